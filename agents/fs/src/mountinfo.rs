@@ -1,0 +1,126 @@
+//! The mount table of this mount namespace (/proc/self/mountinfo, read with
+//! procfs), with the octal escapes of paths undone.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::FsError;
+
+/// One mount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// Mount ID.
+    pub id: i32,
+    /// st_dev of files on it (an anonymous number for btrfs).
+    pub dev: (u32, u32),
+    /// Where it is mounted.
+    pub point: PathBuf,
+    /// Filesystem type.
+    pub fstype: String,
+    /// The mount source (the device path for block filesystems).
+    pub source: Option<String>,
+    /// Per-mount options (ro, noatime...).
+    pub options: Vec<String>,
+}
+
+/// Undo the `\ooo` escapes the kernel writes for space, tab, newline and
+/// backslash.
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount table of this process's mount namespace, in mount order.
+pub fn read() -> Result<Vec<Mount>, FsError> {
+    let infos = procfs::process::Process::myself()
+        .and_then(|p| p.mountinfo())
+        .map_err(|e| FsError::MountTable(e.to_string()))?;
+    Ok(infos
+        .into_iter()
+        .map(|m| {
+            let (major, minor) = m.majmin.split_once(':').unwrap_or(("0", "0"));
+            let mut options: Vec<String> = m.mount_options.into_keys().collect();
+            options.sort();
+            Mount {
+                id: m.mnt_id,
+                dev: (major.parse().unwrap_or(0), minor.parse().unwrap_or(0)),
+                point: PathBuf::from(unescape(&m.mount_point.to_string_lossy())),
+                fstype: m.fs_type,
+                source: m.mount_source.map(|s| unescape(&s)),
+                options,
+            }
+        })
+        .collect())
+}
+
+/// The mounts stacked on a directory, bottom first; the last one is the
+/// one a path lookup sees.
+pub fn at<'a>(table: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
+    table.iter().filter(|m| m.point == dir).collect()
+}
+
+/// Mounts strictly inside a directory, deepest first.
+pub fn under<'a>(table: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
+    let mut v: Vec<&Mount> = table
+        .iter()
+        .filter(|m| m.point != dir && m.point.starts_with(dir))
+        .collect();
+    v.sort_by_key(|m| std::cmp::Reverse(m.point.components().count()));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_octal() {
+        assert_eq!(unescape(r"/srv/a\040b"), "/srv/a b");
+        assert_eq!(unescape(r"/srv/x\134y"), r"/srv/x\y");
+        assert_eq!(unescape(r"/srv/tail\04"), r"/srv/tail\04");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    fn m(id: i32, point: &str) -> Mount {
+        Mount {
+            id,
+            dev: (7, 0),
+            point: point.into(),
+            fstype: "ext4".into(),
+            source: Some("/dev/loop0".into()),
+            options: vec![],
+        }
+    }
+
+    #[test]
+    fn stacks_and_submounts() {
+        let t = vec![
+            m(1, "/"),
+            m(2, "/srv/a"),
+            m(3, "/srv/a/x"),
+            m(4, "/srv/a"),
+            m(5, "/srv/a/x/y"),
+            m(6, "/srv/ab"),
+        ];
+        let ids: Vec<i32> = at(&t, Path::new("/srv/a")).iter().map(|m| m.id).collect();
+        assert_eq!(ids, [2, 4]);
+        let ids: Vec<i32> = under(&t, Path::new("/srv/a"))
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, [5, 3]);
+    }
+}

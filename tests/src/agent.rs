@@ -1,0 +1,136 @@
+//! Running an agent the way Pacemaker's executor does: a clean
+//! environment, OCF_RESKEY_* parameters, one action argument.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::sandbox::Sandbox;
+use crate::util::agent_bin;
+
+/// The result of one action.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The `ocf-exit-reason:` text, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("ocf-exit-reason:"))
+    }
+
+    /// Panic unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect(&self, code: i32, what: &str) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "{what}: expected exit {code}, got {}\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// An agent with its parameters, bound to a sandbox.
+#[derive(Clone)]
+pub struct AgentCmd {
+    bin: PathBuf,
+    nsenter: Vec<String>,
+    params: BTreeMap<String, String>,
+    env: BTreeMap<String, String>,
+}
+
+impl AgentCmd {
+    /// Agent `name` (a binary in the build directory) run inside `sb`.
+    pub fn new(sb: &Sandbox, name: &str) -> Self {
+        let mut nsenter = vec!["-t".to_owned(), sb.pid().to_string(), "-m".to_owned()];
+        if sb.command("true").get_args().any(|a| a == "-n") {
+            nsenter.push("-n".to_owned());
+        }
+        let mut env = BTreeMap::new();
+        env.insert("OCF_ROOT".into(), "/usr/lib/ocf".into());
+        env.insert("OCF_RESOURCE_INSTANCE".into(), format!("test-{name}"));
+        env.insert("HA_LOGFACILITY".into(), "none".into());
+        env.insert(
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+        Self {
+            bin: agent_bin(name),
+            nsenter,
+            params: BTreeMap::new(),
+            env,
+        }
+    }
+
+    /// Set a parameter (OCF_RESKEY_<name>).
+    pub fn param(mut self, name: &str, value: impl ToString) -> Self {
+        self.params.insert(name.to_owned(), value.to_string());
+        self
+    }
+
+    /// Remove a parameter.
+    pub fn unset(mut self, name: &str) -> Self {
+        self.params.remove(name);
+        self
+    }
+
+    /// Set another environment variable.
+    pub fn env(mut self, name: &str, value: impl ToString) -> Self {
+        self.env.insert(name.to_owned(), value.to_string());
+        self
+    }
+
+    /// Remove an environment variable.
+    pub fn unset_env(mut self, name: &str) -> Self {
+        self.env.remove(name);
+        self
+    }
+
+    /// The command for an action (extra arguments go before it).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(&self.nsenter).arg("--").arg(&self.bin).args(args);
+        cmd.env_clear().envs(&self.env);
+        for (k, v) in &self.params {
+            cmd.env(format!("OCF_RESKEY_{k}"), v);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run an action to completion.
+    pub fn run(&self, action: &str) -> Outcome {
+        self.run_args(&[action])
+    }
+
+    /// Run with explicit arguments (CLI mode).
+    pub fn run_args(&self, args: &[&str]) -> Outcome {
+        let out = self
+            .command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Start an action without waiting for it.
+    pub fn spawn(&self, action: &str) -> Child {
+        self.command(&[action])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn agent")
+    }
+}

@@ -1,0 +1,77 @@
+//! A timeline of what the agents did, read back from their own log lines
+//! in each node's Pacemaker log (the agents append to HA_LOGFILE).
+
+use std::time::SystemTime;
+
+use crate::cluster::Cluster;
+
+/// One agent log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// When the agent wrote it.
+    pub at: SystemTime,
+    /// The node whose log holds it.
+    pub node: String,
+    /// `agent(instance)`.
+    pub who: String,
+    /// The message after the level.
+    pub what: String,
+}
+
+/// Parse one handoff log line: `<rfc3339> agent(instance)[pid]: LEVEL: message`.
+pub fn parse(node: &str, line: &str) -> Option<Event> {
+    let (stamp, rest) = line.split_once(' ')?;
+    let at = humantime::parse_rfc3339(stamp).ok()?;
+    let (tag, msg) = rest.split_once("]: ")?;
+    let who = tag.split('[').next()?.to_owned();
+    let what = msg
+        .split_once(": ")
+        .map(|(_, m)| m)
+        .unwrap_or(msg)
+        .to_owned();
+    Some(Event {
+        at,
+        node: node.to_owned(),
+        who,
+        what,
+    })
+}
+
+/// Every agent event in every node's log since `since`, in time order.
+pub fn events(cluster: &Cluster, since: SystemTime) -> Vec<Event> {
+    let mut all: Vec<Event> = cluster
+        .nodes
+        .iter()
+        .flat_map(|n| {
+            n.pacemaker_log()
+                .lines()
+                .filter_map(|l| parse(&n.name, l))
+                .collect::<Vec<_>>()
+        })
+        .filter(|e| e.at >= since)
+        .collect();
+    all.sort_by_key(|e| e.at);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_agent_lines() {
+        let e = parse(
+            "n1",
+            "2026-11-25T03:54:50.173Z fs(export_a_fs)[55]: INFO: stop succeeded in 3.2 ms",
+        )
+        .unwrap();
+        assert_eq!(e.node, "n1");
+        assert_eq!(e.who, "fs(export_a_fs)");
+        assert_eq!(e.what, "stop succeeded in 3.2 ms");
+        assert!(parse(
+            "n1",
+            "Nov 25 03:54:45.421 n1 pacemaker-based [21] (x) warning: y"
+        )
+        .is_none());
+    }
+}

@@ -1,0 +1,157 @@
+//! Paths, scratch directories, waiting, running commands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_owned()
+}
+
+/// Where the agent binaries are: `HANDOFF_BIN_DIR` (relative to the
+/// workspace root), else `target/debug`.
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("HANDOFF_BIN_DIR")
+        .map(|d| workspace_root().join(d))
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"))
+                .join("debug")
+        })
+}
+
+/// The path of an agent binary; panics with the command that builds it.
+pub fn agent_bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the agents first (cargo build --workspace --bins), or set HANDOFF_BIN_DIR",
+        p.display()
+    );
+    p
+}
+
+/// True when running as root; otherwise prints why the test is skipped.
+pub fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("SKIPPED {test}: needs root (namespaces, loop devices, mounts); run the suite as root, e.g. sudo ci/test");
+    false
+}
+
+/// Skip the calling test unless it runs as root.
+#[macro_export]
+macro_rules! needs_root {
+    ($name:expr) => {
+        if !$crate::util::require_root($name) {
+            return;
+        }
+    };
+}
+
+/// A program that a test needs; prints why the test is skipped when absent.
+pub fn have(program: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).exists()))
+        .unwrap_or(false)
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(program).exists());
+    if !found {
+        eprintln!("SKIPPED {test}: {program} is not installed (ci/deps installs it)");
+    }
+    found
+}
+
+/// A scratch directory, removed when dropped (kept with HANDOFF_KEEP=1).
+pub struct Scratch {
+    path: PathBuf,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Scratch {
+    /// A fresh directory under /tmp/handoff-tests.
+    pub fn new(name: &str) -> Self {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let path = PathBuf::from(format!(
+            "/tmp/handoff-tests/{name}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create scratch dir");
+        Self { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside it.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("HANDOFF_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Poll `f` every `every` until it is true or `timeout` passes.
+pub fn wait_until(timeout: Duration, every: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Run a command to completion, panicking with its output when it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Stdout of a successful command, as text.
+pub fn stdout_ok(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&run_ok(cmd).stdout).into_owned()
+}
+
+/// Copy the built agents into `<dir>/handoff`, an OCF provider directory.
+pub fn stage_provider(dir: &Path) -> PathBuf {
+    let provider = dir.join("handoff");
+    std::fs::create_dir_all(&provider).expect("provider dir");
+    for a in crate::cluster::AGENTS {
+        let src = bin_dir().join(a);
+        if src.exists() {
+            std::fs::copy(&src, provider.join(a)).expect("stage agent");
+        }
+    }
+    provider
+}
