@@ -25,6 +25,8 @@ pub use deadline::Deadline;
 pub use exit::{OcfError, Result, Status};
 pub use log::Logger;
 pub use ocf_derive::Params;
-pub use param::{AbsPath, Content, Deprecated, ParamSpec, ParamValue, Params, Source, Time};
+pub use param::{
+    AbsPath, Bounded, Content, Deprecated, ParamSpec, ParamValue, Params, Source, Time,
+};
 pub use runner::{main, run};
 pub use state::StateFile;

@@ -253,6 +253,23 @@ macro_rules! integer_value {
 }
 integer_value!(u8, u16, u32, u64, i32, i64);
 
+/// A whole number within `MIN..=MAX`: the range is part of the type, so it
+/// is checked where the value is parsed and named in the error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
+
+impl<const MIN: u64, const MAX: u64> ParamValue for Bounded<MIN, MAX> {
+    const CONTENT: Content = Content::Integer;
+    const PLACEHOLDER: &'static str = "NUMBER";
+
+    fn parse_value(raw: &str) -> std::result::Result<Self, String> {
+        match raw.trim().parse::<u64>() {
+            Ok(n) if (MIN..=MAX).contains(&n) => Ok(Bounded(n)),
+            _ => Err(format!("expected a whole number from {MIN} to {MAX}")),
+        }
+    }
+}
+
 /// An absolute, normalised path (no `.`/`..`, no doubled or trailing `/`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AbsPath(PathBuf);
@@ -401,6 +418,19 @@ mod tests {
         let e = u8::parse_value("300").unwrap_err();
         assert!(e.contains("0 to 255"), "{e}");
         assert!(u32::parse_value("-1").is_err());
+    }
+
+    #[test]
+    fn bounded_integers_name_their_range() {
+        type Count = Bounded<0, 100>;
+        assert_eq!(Count::parse_value("5"), Ok(Bounded(5)));
+        for bad in ["-1", "101", "1e3", "five", "99999999999999999999999"] {
+            assert_eq!(
+                Count::parse_value(bad),
+                Err("expected a whole number from 0 to 100".to_owned()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

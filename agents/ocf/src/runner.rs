@@ -95,6 +95,9 @@ fn execute<A: Agent>(agent: &A, ctx: &Ctx, src: &dyn Source) -> Result<Facts> {
         }
     }
     let params = A::Params::from_source(src)?;
+    if matches!(ctx.action, Action::Start | Action::ValidateAll) {
+        warn_deprecated(ctx, specs, src);
+    }
     match ctx.action {
         Action::ValidateAll => agent.validate(ctx, &params).map(|()| Facts::new()),
         Action::Start => {
@@ -119,6 +122,16 @@ fn execute<A: Agent>(agent: &A, ctx: &Ctx, src: &dyn Source) -> Result<Facts> {
             Ok(Facts::new())
         }
         Action::MetaData | Action::Usage => Ok(Facts::new()),
+    }
+}
+
+/// Say which deprecated parameters a configuration still sets.
+fn warn_deprecated(ctx: &Ctx, specs: &[ParamSpec], src: &dyn Source) {
+    for s in specs {
+        if let (Some(dep), Some(_)) = (s.deprecated, src.raw(s.name).filter(|v| !v.is_empty())) {
+            ctx.log
+                .warn(format!("parameter {} is deprecated: {}", s.name, dep.note));
+        }
     }
 }
 

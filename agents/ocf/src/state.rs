@@ -1,7 +1,10 @@
 //! State files under `HA_RSCTMP`: created 0600, never through a symlink,
-//! replaced atomically so a crash leaves the old or the new content.
+//! replaced atomically (write, rename) so that an agent killed at any
+//! point leaves the old or the new content. They are not fsynced:
+//! `HA_RSCTMP` is a tmpfs emptied at boot, so durability would buy nothing
+//! and cost a disk flush on every start.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -37,7 +40,7 @@ impl StateFile {
         self.dir.join(&self.name)
     }
 
-    /// Replace the content atomically (temporary file, fsync, rename).
+    /// Replace the content atomically (temporary file, rename).
     pub fn write(&self, content: &[u8]) -> io::Result<()> {
         fs::DirBuilder::new()
             .recursive(true)
@@ -55,9 +58,7 @@ impl StateFile {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(content)?;
-        f.sync_all()?;
-        fs::rename(&tmp, self.path())?;
-        File::open(&self.dir)?.sync_all()
+        fs::rename(&tmp, self.path())
     }
 
     /// The content, or `None` when there is no such file.
