@@ -195,6 +195,143 @@ fn bench_fs(runs: usize) {
     );
 }
 
+/// Move this (single-threaded) process into a network namespace; agents
+/// spawned afterwards start there without an extra exec.
+fn enter_netns(netns: &str) {
+    let f = std::fs::File::open(format!("/run/netns/{netns}")).expect("netns");
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+}
+
+/// The MAC the peer's ARP table has for `ip`, read through a process
+/// that lives in the peer's namespace (cheap enough to poll).
+fn peer_mac(sleeper: u32, ip: &str) -> Option<String> {
+    let table = std::fs::read_to_string(format!("/proc/{sleeper}/net/arp")).ok()?;
+    table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(ip))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .filter(|m| *m != "00:00:00:00:00:00")
+        .map(str::to_owned)
+}
+
+fn bench_vip(runs: usize) {
+    let lan = handoff_tests::Lan::new(&["s1", "s2", "peer"]);
+    let (s1, s2, peer) = (lan.host("s1"), lan.host("s2"), lan.host("peer"));
+    std::fs::create_dir_all("/run/resource-agents").expect("HA_RSCTMP");
+    let ip = "192.0.2.100";
+    let mut env = base_env("bench_vip");
+    env.push(("OCF_RESKEY_ip".into(), ip.into()));
+    env.push(("OCF_RESKEY_cidr_netmask".into(), "24".into()));
+    env.push(("OCF_RESKEY_nic".into(), "eth0".into()));
+    let ours = Agent {
+        label: "ocf:handoff:vip",
+        bin: agent_bin("vip"),
+        env: env.clone(),
+    };
+    let mut unguarded_env = env.clone();
+    unguarded_env.push(("OCF_RESKEY_duplicate_check".into(), "false".into()));
+    let unguarded = Agent {
+        label: "ocf:handoff:vip (duplicate_check=false)",
+        bin: agent_bin("vip"),
+        env: unguarded_env,
+    };
+    let theirs = Agent {
+        label: "ocf:heartbeat:IPaddr2",
+        bin: Path::new(HEARTBEAT).join("IPaddr2"),
+        env,
+    };
+    let interval = [("OCF_RESKEY_CRM_meta_interval", "10000")];
+
+    enter_netns(&s1.netns);
+    let mut rows = Vec::new();
+    rows.push(compare("meta-data", runs, &ours, &theirs, |a| {
+        expect(a.label, "meta-data", a.run("meta-data", &[]), 0)
+    }));
+    rows.push(compare("validate-all", runs, &ours, &theirs, |a| {
+        expect(a.label, "validate-all", a.run("validate-all", &[]), 0)
+    }));
+    rows.push(compare("probe (stopped)", runs, &ours, &theirs, |a| {
+        expect(a.label, "probe", a.run("monitor", &[]), 7)
+    }));
+    expect(ours.label, "start", ours.run("start", &[]), 0);
+    rows.push(compare("monitor", runs, &ours, &theirs, |a| {
+        expect(a.label, "monitor", a.run("monitor", &interval), 0)
+    }));
+    expect(ours.label, "stop", ours.run("stop", &[]), 0);
+    rows.push(compare(
+        "start+stop (ARP in background)",
+        runs,
+        &ours,
+        &theirs,
+        |a| {
+            expect(a.label, "start", a.run("start", &[]), 0)
+                + expect(a.label, "stop", a.run("stop", &[]), 0)
+        },
+    ));
+    rows.push(compare(
+        "start+stop, guard off",
+        runs,
+        &unguarded,
+        &theirs,
+        |a| {
+            expect(a.label, "start", a.run("start", &[]), 0)
+                + expect(a.label, "stop", a.run("stop", &[]), 0)
+        },
+    ));
+    print(
+        "ocf:handoff:vip vs ocf:heartbeat:IPaddr2 (IPv4, veth in a namespace)",
+        "handoff",
+        "IPaddr2",
+        &rows,
+    );
+
+    // A move from s1 to s2 as the peer sees it: from the start of `start`
+    // on s2 until the peer's ARP entry holds s2's MAC.
+    let mut sleeper = peer.command("sleep").arg("3600").spawn().expect("sleeper");
+    let s2_mac = s2.mac();
+    let moves = runs.min(10);
+    let mut rows = Vec::new();
+    for agent in [&ours, &unguarded, &theirs] {
+        let mut times = Vec::new();
+        for _ in 0..moves {
+            enter_netns(&s1.netns);
+            expect(agent.label, "start", agent.run("start", &[]), 0);
+            let pinged = peer
+                .command("ping")
+                .args(["-c1", "-W2", ip])
+                .stdout(Stdio::null())
+                .status()
+                .expect("ping");
+            assert!(pinged.success(), "peer cannot reach {ip} on s1");
+            // Linux ignores ARP updates within locktime (1 s) of the last.
+            std::thread::sleep(Duration::from_millis(1100));
+            expect(agent.label, "stop", agent.run("stop", &[]), 0);
+            enter_netns(&s2.netns);
+            let t = Instant::now();
+            expect(agent.label, "start", agent.run("start", &[]), 0);
+            while peer_mac(sleeper.id(), ip).as_deref() != Some(s2_mac.as_str()) {
+                assert!(
+                    t.elapsed() < Duration::from_secs(5),
+                    "{}: the peer never learned s2",
+                    agent.label
+                );
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            times.push(t.elapsed());
+            expect(agent.label, "stop", agent.run("stop", &[]), 0);
+        }
+        rows.push((agent.label, stats(times)));
+    }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    println!("\nFrom `start` on the new node to the peer's ARP entry pointing at it ({moves} moves each):\n");
+    println!("| agent | median ms | min ms |");
+    println!("|---|---|---|");
+    for (label, s) in rows {
+        println!("| {label} | {:.1} | {:.1} |", s.median, s.min);
+    }
+}
+
 fn main() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("SKIPPED: the benchmark mounts filesystems and needs root");
@@ -222,5 +359,8 @@ fn main() {
     println!("# handoff benchmark: {runs} runs per action, interleaved, after 3 warm-up runs");
     if want("fs") {
         bench_fs(runs);
+    }
+    if want("vip") {
+        bench_vip(runs);
     }
 }

@@ -55,6 +55,11 @@ impl AgentCmd {
         if sb.command("true").get_args().any(|a| a == "-n") {
             nsenter.push("-n".to_owned());
         }
+        Self::with_nsenter(name, nsenter)
+    }
+
+    /// Agent `name` run through nsenter with these namespace options.
+    pub fn with_nsenter(name: &str, nsenter: Vec<String>) -> Self {
         let mut env = BTreeMap::new();
         env.insert("OCF_ROOT".into(), "/usr/lib/ocf".into());
         env.insert("OCF_RESOURCE_INSTANCE".into(), format!("test-{name}"));

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod lan;
 pub mod loopdev;
 pub mod sandbox;
 pub mod timeline;
@@ -14,6 +15,7 @@ pub mod util;
 
 pub use agent::{AgentCmd, Outcome};
 pub use cluster::{Cluster, Node};
+pub use lan::{Host, Lan};
 pub use loopdev::LoopDev;
 pub use sandbox::Sandbox;
 pub use util::{agent_bin, require_root, wait_until, Scratch};

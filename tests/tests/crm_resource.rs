@@ -116,3 +116,67 @@ fn force_start_check_stop() {
     assert!(!e.sb.is_mounted(&mnt));
     assert_eq!(crm(&e, "--force-check", &opts).0, 7);
 }
+
+/// crm_resource for ocf:handoff:vip, in a LAN host's network namespace and
+/// a sandbox's mount namespace (for the provider overlay).
+#[test]
+fn vip_validate_and_force_actions() {
+    needs_root!("vip_validate_and_force_actions");
+    if !have("crm_resource", "vip_validate_and_force_actions") {
+        return;
+    }
+    let scratch = Scratch::new("crm-vip");
+    let sb = Sandbox::new();
+    sb.overlay_ocf(&stage_provider(scratch.path()), scratch.path());
+    let lan = handoff_tests::Lan::new(&["srv", "peer"]);
+    let srv = lan.host("srv");
+    let crm = |what: &str, opts: &[&str]| {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg(format!("--mount=/proc/{}/ns/mnt", sb.pid()))
+            .arg(format!("--net=/run/netns/{}", srv.netns))
+            .args([
+                "--",
+                "crm_resource",
+                what,
+                "--class",
+                "ocf",
+                "--provider",
+                "handoff",
+                "--agent",
+                "vip",
+                "--output-as=xml",
+            ])
+            .env("HA_RSCTMP", scratch.join("rsctmp"));
+        for o in opts {
+            cmd.arg("--option").arg(o);
+        }
+        let out = cmd.output().expect("crm_resource");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let good = ["ip=192.0.2.100", "cidr_netmask=24"];
+    assert_eq!(crm("--validate", &good).0, 0);
+    let (code, out) = crm("--validate", &["ip=192.0.2.100", "nic=eth9"]);
+    assert_eq!(code, 5, "{out}");
+    assert!(
+        out.contains("interface eth9 does not exist on this node"),
+        "{out}"
+    );
+    let (code, out) = crm("--validate", &["ip=not-an-ip"]);
+    assert_eq!(code, 6, "{out}");
+    assert_eq!(crm("--force-check", &good).0, 7);
+    assert_eq!(crm("--force-start", &good).0, 0);
+    assert!(srv
+        .addresses()
+        .iter()
+        .any(|l| l.contains(" 192.0.2.100/24")));
+    assert_eq!(crm("--force-check", &good).0, 0);
+    assert_eq!(crm("--force-stop", &good).0, 0);
+    assert_eq!(crm("--force-check", &good).0, 7);
+}

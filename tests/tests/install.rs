@@ -25,6 +25,7 @@ fn make_install_lays_out_agents_man_pages_and_metadata() {
             .arg("install")
             .arg(format!("DESTDIR={}", root.display()))
             .arg("CARGO=true")
+            .arg("STATIC=0")
             .arg(format!(
                 "TARGET_DIR={}",
                 profile_dir.parent().unwrap().display()

@@ -1,7 +1,7 @@
 //! resource-agents' own ocf-tester, run on ocf:handoff:fs with ext4 and xfs.
 
 use handoff_tests::util::{agent_bin, have};
-use handoff_tests::{needs_root, LoopDev, Sandbox, Scratch};
+use handoff_tests::{needs_root, Lan, LoopDev, Sandbox, Scratch};
 
 fn ocf_tester(fstype: &str) {
     let scratch = Scratch::new(&format!("ocf-tester-{fstype}"));
@@ -55,5 +55,42 @@ fn ocf_tester_passes_on_xfs() {
     needs_root!("ocf_tester_passes_on_xfs");
     if have("ocf-tester", "ocf_tester_passes_on_xfs") {
         ocf_tester("xfs");
+    }
+}
+
+fn ocf_tester_vip(ip: &str) {
+    let scratch = Scratch::new("ocf-tester-vip");
+    let lan = Lan::new(&["srv", "peer"]);
+    let srv = lan.host("srv");
+    let out = srv
+        .command("ocf-tester")
+        .args(["-n", "vip1"])
+        .args(["-o", &format!("ip={ip}")])
+        .args(["-o", "nodad=true"])
+        .arg(agent_bin("vip"))
+        .env("HA_RSCTMP", scratch.join("rsctmp"))
+        .output()
+        .expect("ocf-tester");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "ocf-tester failed:\n{text}");
+    assert!(text.contains("passed all tests"), "{text}");
+    assert!(
+        !srv.addresses()
+            .iter()
+            .any(|l| l.contains(&format!(" {ip}/"))),
+        "ocf-tester left {ip} behind"
+    );
+}
+
+#[test]
+fn ocf_tester_passes_on_vip_ipv4_and_ipv6() {
+    needs_root!("ocf_tester_passes_on_vip_ipv4_and_ipv6");
+    if have("ocf-tester", "ocf_tester_passes_on_vip_ipv4_and_ipv6") {
+        ocf_tester_vip("192.0.2.100");
+        ocf_tester_vip("2001:db8::100");
     }
 }

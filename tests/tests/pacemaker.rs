@@ -110,3 +110,49 @@ fn pcs_creates_it_and_pacemaker_recovers_a_foreign_unmount() {
     let check = n1.output("crm_resource", &["--force-check", "-r", "fsA"]);
     assert_eq!(check.status.code(), Some(7));
 }
+
+#[test]
+fn pcs_creates_a_vip_and_pacemaker_recovers_a_foreign_delete() {
+    needs_root!("pcs_creates_a_vip_and_pacemaker_recovers_a_foreign_delete");
+    if !have("pacemakerd", "pacemaker")
+        || !have("corosync", "pacemaker")
+        || !have("pcs", "pacemaker")
+    {
+        return;
+    }
+    let cluster = Cluster::start(1);
+    cluster.wait_online(Duration::from_secs(60));
+    let n1 = &cluster.nodes[0];
+    n1.pcs(&[
+        "resource",
+        "create",
+        "vipA",
+        "ocf:handoff:vip",
+        "ip=192.0.2.100",
+        "cidr_netmask=24",
+        "op",
+        "monitor",
+        "interval=2s",
+        "timeout=20s",
+        "--wait=60",
+    ]);
+    let present = || {
+        n1.ok("ip", &["-o", "addr", "show", "dev", "eth0"])
+            .contains(" 192.0.2.100/24")
+    };
+    assert!(
+        present(),
+        "Pacemaker says started but the address is missing"
+    );
+    n1.ok("ip", &["addr", "del", "192.0.2.100/24", "dev", "eth0"]);
+    let recovered = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        present() && n1.crm_mon_xml().contains("vipA_monitor_2000")
+    });
+    assert!(recovered, "not recovered:\n{}", n1.crm_mon_xml());
+    assert!(
+        n1.pacemaker_log().contains("vip(vipA)["),
+        "no agent lines in pacemaker.log"
+    );
+    n1.pcs(&["resource", "disable", "vipA", "--wait=60"]);
+    assert!(!present(), "disabled but the address is still there");
+}

@@ -104,8 +104,22 @@ fn main() {
         "--group",
         "export_a",
     ]);
+    demo.pcs(&[
+        "resource",
+        "create",
+        "export_a_vip",
+        "ocf:handoff:vip",
+        "ip=192.0.2.100",
+        "cidr_netmask=24",
+        "op",
+        "monitor",
+        "interval=10s",
+        "timeout=20s",
+        "--group",
+        "export_a",
+    ]);
     demo.pcs(&["constraint", "location", "export_a", "prefers", "n1=50"]);
-    let took = demo.wait_on("export_a_fs", "n1", created);
+    let took = demo.wait_on("export_a_vip", "n1", created);
     demo.say(&format!(
         "export_a runs on n1, {:.0} ms after pcs resource create was issued",
         took.as_secs_f64() * 1000.0
@@ -121,7 +135,7 @@ fn main() {
     demo.say("wrote written-on-n1.txt through n1's mount");
 
     let issued = demo.pcs(&["node", "standby", "n1"]);
-    let took = demo.wait_on("export_a_fs", "n2", issued);
+    let took = demo.wait_on("export_a_vip", "n2", issued);
     demo.say(&format!(
         "failover: export_a runs on n2, {:.0} ms after the standby was issued",
         took.as_secs_f64() * 1000.0
@@ -136,7 +150,7 @@ fn main() {
     demo.pcs(&["node", "unstandby", "n1"]);
     // pcs 0.11 moves, waits, then removes the constraint it used.
     let issued = demo.pcs(&["resource", "move", "export_a", "n1"]);
-    let took = demo.wait_on("export_a_fs", "n1", issued);
+    let took = demo.wait_on("export_a_vip", "n1", issued);
     demo.say(&format!(
         "failback: export_a runs on n1 again, {:.0} ms after the move was issued",
         took.as_secs_f64() * 1000.0
