@@ -7,11 +7,13 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod guest;
 pub mod lan;
 pub mod loopdev;
 pub mod sandbox;
 pub mod timeline;
 pub mod util;
+pub mod vm;
 
 pub use agent::{AgentCmd, Outcome};
 pub use cluster::{Cluster, Node};

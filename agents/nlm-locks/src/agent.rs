@@ -1,0 +1,308 @@
+//! ocf:handoff:nlm-locks — the `Agent` implementation: what each action
+//! does, in terms of the modules beside it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
+use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+
+use crate::backend::{self, Chosen};
+use crate::error::NlmError;
+use crate::locks::{self, Dev};
+use crate::params::{Grace, NlmParams};
+use crate::{grace, nsm};
+
+/// The agent.
+pub struct NlmLocks;
+
+const INFO: AgentInfo = AgentInfo {
+    name: "nlm-locks",
+    version: env!("CARGO_PKG_VERSION"),
+    shortdesc: "The NLM locks of one exported filesystem",
+    longdesc: "Second member of an export group (fs, nlm-locks, export, vip). On the releasing node, \
+stop drops exactly the NLM locks of this filesystem (and no other export's), then reads \
+/proc/locks: if any lock on the filesystem's device remains, stop fails with the count instead \
+of letting the filesystem be unmounted under it. Before that it copies this node's NSM records \
+onto the exported filesystem, so that they move with it.\n\n\
+On the taking node, start makes sure clients can reclaim (a grace period; see grace) and starts \
+a notifier that, as soon as the export's virtual IP is up, sends SM_NOTIFY from it to the \
+recorded clients; they then reclaim their locks here. Monitor checks that the instance is \
+recorded, the filesystem is the one it started on, and the backend is usable, and refreshes \
+the records on the export (so a crash of this node loses at most one monitor interval).",
+    actions: &[
+        ActionSpec::new("start", 40),
+        ActionSpec::new("stop", 60),
+        ActionSpec::monitor(30, 20, 0),
+        ActionSpec::new("validate-all", 10),
+        ActionSpec::new("meta-data", 5),
+        ActionSpec::new("reload", 10),
+    ],
+    example: "pcs resource create export_a_locks ocf:handoff:nlm-locks directory=/srv/nfs/a ip=192.0.2.100 \\\n    notify_name=nfs-a.example.com op monitor interval=30s --group export_a",
+};
+
+fn is_mount_point(dir: &Path) -> bool {
+    statx(CWD, dir, AtFlags::STATX_DONT_SYNC, StatxFlags::BASIC_STATS)
+        .is_ok_and(|st| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
+}
+
+fn export_nsm_dir(p: &NlmParams) -> std::path::PathBuf {
+    p.directory.join(&p.statd_dir.0)
+}
+
+/// The device recorded at start.
+fn recorded(ctx: &Ctx) -> Option<Dev> {
+    let bytes = ctx.state("nlm").read().ok()??;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some((
+        u32::try_from(v["major"].as_u64()?).ok()?,
+        u32::try_from(v["minor"].as_u64()?).ok()?,
+    ))
+}
+
+/// Copy this node's NSM records onto the export.
+fn save_records(ctx: &Ctx, p: &NlmParams) {
+    let src = p.nfs_state_dir.join("sm");
+    match nsm::mirror(&src, &export_nsm_dir(p).join("sm")) {
+        Ok(n) => ctx
+            .log
+            .debug(format!("{n} NSM records mirrored onto the export")),
+        Err(e) => ctx
+            .log
+            .warn(format!("cannot copy the NSM records onto the export: {e}")),
+    }
+}
+
+/// Devices mounted in this mount namespace (where a restart of nfsd would
+/// drop locks).
+fn mounted_devices() -> Vec<Dev> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (maj, min) = l.split(' ').nth(2)?.split_once(':')?;
+            Some((maj.parse().ok()?, min.parse().ok()?))
+        })
+        .collect()
+}
+
+impl Agent for NlmLocks {
+    type Params = NlmParams;
+    const INFO: AgentInfo = INFO;
+
+    fn validate(&self, _ctx: &Ctx, p: &NlmParams) -> ocf::Result<()> {
+        if nsm::sm_notify().is_none() {
+            return Err(NlmError::NoSmNotify.into());
+        }
+        if p.backend == crate::params::Backend::Kmod && !Path::new(backend::FOLOCKS).exists() {
+            return Err(NlmError::NoKmod.into());
+        }
+        Ok(())
+    }
+
+    fn start(&self, ctx: &Ctx, p: &NlmParams) -> ocf::Result<()> {
+        let dir = p.directory.as_path();
+        if !is_mount_point(dir) {
+            return Err(NlmError::NotMounted(dir.to_owned()).into());
+        }
+        let chosen = backend::choose(p.backend)?;
+        let dev = locks::device_of(dir).map_err(|source| NlmError::Io {
+            what: "reading",
+            path: dir.to_owned(),
+            source,
+        })?;
+        match grace::in_grace() {
+            Some(true) => ctx.log.info("this node's NFS server is in grace: clients can reclaim"),
+            Some(false) if p.grace == Grace::Restart => {
+                let held: usize = locks::held_on(&mounted_devices()).iter().map(|h| h.nlm).sum();
+                if held > 0 {
+                    return Err(NlmError::RestartWouldDrop(held).into());
+                }
+                let n = grace::restart_nfsd()?;
+                ctx.log.info(format!("restarted nfsd ({n} threads) for a fresh grace period: clients can reclaim"));
+            }
+            Some(false) => ctx.log.warn(
+                "this node's NFS server is not in grace: the export's clients cannot reclaim their locks here \
+                 (grace=restart on a node without other locked exports, or the kmod backend, opens one)",
+            ),
+            None => return Err(NlmError::NoNfsd("/proc/fs/lockd/nlm_end_grace".into()).into()),
+        }
+        let work = ctx.state_dir.join(format!(
+            "handoff-nlm-locks-{}.nsm",
+            ctx.instance.replace('/', "_")
+        ));
+        let pid_file = ctx.state("notifier");
+        nsm::stop_notifier(&pid_file, &ctx.log);
+        match nsm::stage(&export_nsm_dir(p), &work) {
+            Ok(0) => ctx
+                .log
+                .info("no clients recorded for this export: nothing to notify"),
+            Ok(n) => {
+                let name = p
+                    .notify_name
+                    .as_ref()
+                    .map(|n| n.0.clone())
+                    .unwrap_or_else(|| p.ip.0.to_string());
+                // Long enough for export and vip to start after this.
+                let wait = Duration::from_secs(300);
+                nsm::spawn_notifier(
+                    &ctx.instance,
+                    p.ip.0,
+                    &name,
+                    &work,
+                    &export_nsm_dir(p),
+                    wait,
+                    &pid_file,
+                    &ctx.log,
+                );
+                ctx.log
+                    .info(format!("{n} client(s) will be told to reclaim"));
+            }
+            Err(e) => ctx.log.warn(format!(
+                "cannot stage the NSM records: {e}; clients will not reclaim"
+            )),
+        }
+        let record = serde_json::json!({ "major": dev.0, "minor": dev.1 });
+        ctx.state("nlm")
+            .write(record.to_string().as_bytes())
+            .map_err(|source| NlmError::Io {
+                what: "recording the instance in",
+                path: ctx.state("nlm").path(),
+                source,
+            })?;
+        ctx.log.info(format!(
+            "backend {chosen} for {} (device {})",
+            dir.display(),
+            locks::dev_text(dev)
+        ));
+        Ok(())
+    }
+
+    fn stop(&self, ctx: &Ctx, p: &NlmParams) -> ocf::Result<()> {
+        let dir = p.directory.as_path();
+        nsm::stop_notifier(&ctx.state("notifier"), &ctx.log);
+        let then = recorded(ctx);
+        if !is_mount_point(dir) {
+            // Unmounted already: no lock can be held on it.
+            ctx.log.info(format!(
+                "{} is not mounted; no locks to drop",
+                dir.display()
+            ));
+            let _ = ctx.state("nlm").remove();
+            return Ok(());
+        }
+        let dev = locks::device_of(dir).map_err(|source| NlmError::Io {
+            what: "reading",
+            path: dir.to_owned(),
+            source,
+        })?;
+        if let Some(t) = then.filter(|t| *t != dev) {
+            return Err(NlmError::OtherFilesystem {
+                dir: dir.to_owned(),
+                now: locks::dev_text(dev),
+                then: locks::dev_text(t),
+            }
+            .into());
+        }
+        save_records(ctx, p);
+        let chosen = match backend::choose(p.backend) {
+            Ok(c) => c,
+            // No NFS server here: nothing can hold NLM locks, provided
+            // /proc/locks agrees.
+            Err(e @ NlmError::NoNfsd(_)) => {
+                let held = locks::held_on(&[dev]).remove(0);
+                if held.total() > 0 {
+                    return Err(NlmError::Remaining {
+                        count: held.total(),
+                        dev: locks::dev_text(dev),
+                        dir: dir.to_owned(),
+                        owners: held.owners(),
+                    }
+                    .into());
+                }
+                ctx.log.info(format!(
+                    "no lock on {} and {e}: nothing to drop",
+                    dir.display()
+                ));
+                let _ = ctx.state("nlm").remove();
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let before = locks::held_on(&[dev]).remove(0);
+        let t = Instant::now();
+        if p.unlock_ip {
+            backend::drop_ip(chosen, p.ip.0)?;
+            let after_ip = locks::held_on(&[dev]).remove(0);
+            if before.nlm > 0 && after_ip.nlm == before.nlm {
+                ctx.log.warn(format!(
+                    "unlock_ip {} dropped none of the {} NLM locks: this kernel's lockd does not match by server address",
+                    p.ip.0, before.nlm
+                ));
+            }
+        }
+        backend::drop_filesystem(chosen, dir)?;
+        let took = t.elapsed();
+        let after = locks::held_on(&[dev]).remove(0);
+        if after.total() > 0 {
+            return Err(NlmError::Remaining {
+                count: after.total(),
+                dev: locks::dev_text(dev),
+                dir: dir.to_owned(),
+                owners: after.owners(),
+            }
+            .into());
+        }
+        ctx.log.info(format!(
+            "dropped {} NLM lock(s) on {} ({}) through {chosen} in {:.2} ms",
+            before.nlm,
+            dir.display(),
+            locks::dev_text(dev),
+            took.as_secs_f64() * 1000.0
+        ));
+        if let Err(e) = ctx.state("nlm").remove() {
+            ctx.log
+                .warn(format!("cannot remove the instance record: {e}"));
+        }
+        Ok(())
+    }
+
+    fn monitor(&self, ctx: &Ctx, p: &NlmParams) -> ocf::Result<Facts> {
+        let Some(then) = recorded(ctx) else {
+            return Err(OcfError::not_running(format!(
+                "no instance recorded for {}",
+                p.directory
+            )));
+        };
+        let dir = p.directory.as_path();
+        if !is_mount_point(dir) {
+            return Err(NlmError::NotMounted(dir.to_owned()).into());
+        }
+        let dev = locks::device_of(dir).map_err(|source| NlmError::Io {
+            what: "reading",
+            path: dir.to_owned(),
+            source,
+        })?;
+        if dev != then {
+            return Err(NlmError::OtherFilesystem {
+                dir: dir.to_owned(),
+                now: locks::dev_text(dev),
+                then: locks::dev_text(then),
+            }
+            .into());
+        }
+        let chosen: Chosen = backend::choose(p.backend)?;
+        if !ctx.probe {
+            save_records(ctx, p);
+        }
+        let held = locks::held_on(&[dev]).remove(0);
+        Ok(Facts::new()
+            .with("directory", dir.display())
+            .with("device", locks::dev_text(dev))
+            .with("backend", chosen)
+            .with("nlm_locks", held.nlm)
+            .with(
+                "in_grace",
+                grace::in_grace().map(|g| g.to_string()).unwrap_or_default(),
+            ))
+    }
+}

@@ -1,0 +1,70 @@
+//! What can go wrong, with the OCF exit code each failure maps to.
+
+use std::path::PathBuf;
+
+use ocf::{OcfError, Status};
+
+/// A failure of an nlm-locks action.
+#[derive(Debug, thiserror::Error)]
+pub enum NlmError {
+    /// The kernel module's device is missing.
+    #[error("backend=kmod needs /dev/folocks, which does not exist: load the handoff kernel module (see kmod/), or use backend=procfs")]
+    NoKmod,
+    /// nfsd's control files are missing.
+    #[error("{0} does not exist: this node's NFS server is not running (or the nfsd filesystem is not mounted at /proc/fs/nfsd)")]
+    NoNfsd(PathBuf),
+    /// nfs-utils' sm-notify is missing.
+    #[error("sm-notify is not installed (nfs-common)")]
+    NoSmNotify,
+    /// The exported filesystem is not mounted.
+    #[error(
+        "{0} is not a mount point: start the group's filesystem first (order nlm-locks after it)"
+    )]
+    NotMounted(PathBuf),
+    /// A different filesystem is mounted than at start.
+    #[error("{dir} now holds device {now}, not {then} as at start; refusing to drop locks on another filesystem")]
+    OtherFilesystem {
+        dir: PathBuf,
+        now: String,
+        then: String,
+    },
+    /// Writing a control file failed.
+    #[error("writing {value:?} to {file}: {source}")]
+    Control {
+        file: PathBuf,
+        value: String,
+        source: std::io::Error,
+    },
+    /// Locks survived the drop.
+    #[error("{count} lock(s) on {dev} ({dir}) remain after the drop ({owners}); the filesystem must not be unmounted under them")]
+    Remaining {
+        count: usize,
+        dev: String,
+        dir: PathBuf,
+        owners: String,
+    },
+    /// Restarting nfsd for a grace period would drop other exports' locks.
+    #[error("grace=restart would drop the {0} NLM lock(s) other exports hold on this node; use the kmod backend or a virtual NFS server per export")]
+    RestartWouldDrop(usize),
+    /// Restarting nfsd failed.
+    #[error("restarting nfsd for a grace period: {0}")]
+    Restart(String),
+    /// File system work failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<NlmError> for OcfError {
+    fn from(e: NlmError) -> Self {
+        use NlmError::*;
+        let status = match &e {
+            NoKmod | NoSmNotify => Status::Installed,
+            _ => Status::Generic,
+        };
+        OcfError::new(status, e.to_string())
+    }
+}

@@ -1,0 +1,193 @@
+//! The NFS client's lock users, run inside the client's namespaces:
+//!
+//! - `--lock hold PATH`: take a whole-file write lock, print HELD, keep it;
+//! - `--lock many PATH N`: take N separate one-byte locks, print HELD N;
+//! - `--lock try PATH`: take and release a lock, print the milliseconds;
+//! - `--lock loop PATH STOPFILE`: take and release locks until STOPFILE
+//!   exists, then print a JSON summary (count, errors, latencies);
+//! - `--lock write PATH BYTES SEED` / `--lock verify PATH BYTES SEED`:
+//!   write and check deterministic content.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{fcntl, FcntlArg};
+
+fn flock(kind: i16, start: i64, len: i64) -> libc::flock {
+    let mut l = zero_flock();
+    l.l_type = kind;
+    l.l_whence = libc::SEEK_SET as i16;
+    l.l_start = start;
+    l.l_len = len;
+    l
+}
+
+/// A zeroed flock, built field by field (no unsafe zeroing).
+fn zero_flock() -> libc::flock {
+    libc::flock {
+        l_type: 0,
+        l_whence: 0,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    }
+}
+
+fn lock(f: &std::fs::File, start: i64, len: i64) -> nix::Result<()> {
+    fcntl(
+        f,
+        FcntlArg::F_SETLKW(&flock(libc::F_WRLCK as i16, start, len)),
+    )
+    .map(|_| ())
+}
+
+fn unlock(f: &std::fs::File, start: i64, len: i64) -> nix::Result<()> {
+    fcntl(
+        f,
+        FcntlArg::F_SETLK(&flock(libc::F_UNLCK as i16, start, len)),
+    )
+    .map(|_| ())
+}
+
+fn open(path: &str) -> std::fs::File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap_or_else(|e| {
+            println!("ERROR open {path}: {e}");
+            std::process::exit(1)
+        })
+}
+
+fn forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// xorshift64*, the deterministic content of data files.
+fn stream(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.max(1);
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545F4914F6CDD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+/// Entry point of `--lock`; returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    match a.as_slice() {
+        ["hold", path] => {
+            let f = open(path);
+            match lock(&f, 0, 0) {
+                Ok(()) => {
+                    println!("HELD");
+                    let _ = std::io::stdout().flush();
+                    forever()
+                }
+                Err(e) => {
+                    println!("ERROR {e}");
+                    1
+                }
+            }
+        }
+        ["many", path, n] => {
+            let f = open(path);
+            let n: i64 = n.parse().unwrap_or(1);
+            for i in 0..n {
+                if let Err(e) = lock(&f, i * 2, 1) {
+                    println!("ERROR at {i}: {e}");
+                    return 1;
+                }
+            }
+            println!("HELD {n}");
+            let _ = std::io::stdout().flush();
+            forever()
+        }
+        ["try", path] => {
+            let f = open(path);
+            let t = Instant::now();
+            let r = lock(&f, 0, 0).and_then(|()| unlock(&f, 0, 0));
+            println!(
+                "{} {}",
+                if r.is_ok() { "OK" } else { "ERROR" },
+                t.elapsed().as_secs_f64() * 1000.0
+            );
+            i32::from(r.is_err())
+        }
+        ["loop", path, stop] => {
+            let f = open(path);
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            while !std::path::Path::new(stop).exists() {
+                let t = Instant::now();
+                if lock(&f, 0, 1).and_then(|()| unlock(&f, 0, 1)).is_err() {
+                    errors += 1;
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            lat.sort_by(|x, y| x.total_cmp(y));
+            let pct = |p: f64| {
+                lat.get(((lat.len() as f64 - 1.0) * p) as usize)
+                    .copied()
+                    .unwrap_or(0.0)
+            };
+            let v = serde_json::json!({
+                "count": lat.len(), "errors": errors,
+                "median_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": lat.last().copied().unwrap_or(0.0),
+            });
+            println!("{v}");
+            0
+        }
+        ["write", path, n, seed] => {
+            let data = stream(seed.parse().unwrap_or(1), n.parse().unwrap_or(0));
+            let mut f = open(path);
+            match f.write_all(&data).and_then(|()| f.sync_all()) {
+                Ok(()) => {
+                    println!("WROTE {}", data.len());
+                    0
+                }
+                Err(e) => {
+                    println!("ERROR {e}");
+                    1
+                }
+            }
+        }
+        ["verify", path, n, seed] => {
+            let want = stream(seed.parse().unwrap_or(1), n.parse().unwrap_or(0));
+            let mut got = Vec::new();
+            if let Err(e) = open(path).read_to_end(&mut got) {
+                println!("ERROR {e}");
+                return 1;
+            }
+            match got.iter().zip(&want).position(|(a, b)| a != b) {
+                None if got.len() == want.len() => {
+                    println!("SAME {}", got.len());
+                    0
+                }
+                None => {
+                    println!("DIFFERENT length {} not {}", got.len(), want.len());
+                    1
+                }
+                Some(i) => {
+                    println!("DIFFERENT at byte {i}");
+                    1
+                }
+            }
+        }
+        _ => {
+            println!("usage: --lock hold|many|try|loop|write|verify ...");
+            2
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! The NFS scenarios, run in order on one topology: two cluster nodes with
+//! their own NFS servers, two exports A and B on shared disks, a client
+//! holding locks on both.
+//!
+//! - `failover`: release A on node1 (vip, export, nlm-locks, fs stop) while
+//!   B keeps serving on node1; take A over on node2; the client reclaims
+//!   and reads back its data; B's client sees no failure or delay.
+//! - `refused`: a lock that cannot be dropped, and a missing backend: stop
+//!   fails and nothing is unmounted.
+//! - `dropbench`: lock-drop time for 1, 100 and 10,000 locks held on A, B's
+//!   locks untouched.
+//! - `classic`: the classic recipe (restart the node's nfsd) and how long it
+//!   blocks a new lock on B.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::report::{check, metric, note};
+use super::sys::{self, locks_on, rdev, wait_for, Done};
+use super::topo::{self, Host};
+
+const PATH: &str = "/handoff/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DATA_BYTES: &str = "1048576";
+/// How long a client operation may take before the harness gives up on it
+/// (an NFS operation whose server is gone waits forever on a hard mount).
+const CLIENT_LIMIT: Duration = Duration::from_secs(60);
+
+/// One export group's settings.
+struct Group {
+    id: &'static str,
+    dev: &'static str,
+    dir: &'static str,
+    vip: &'static str,
+    name: &'static str,
+    fsid: &'static str,
+    mnt: &'static str,
+}
+
+const A: Group = Group {
+    id: "a",
+    dev: "/dev/vda",
+    dir: "/srv/a",
+    vip: "192.0.2.100",
+    name: "nfs-a",
+    fsid: "1",
+    mnt: "/mnt/a",
+};
+const B: Group = Group {
+    id: "b",
+    dev: "/dev/vdb",
+    dir: "/srv/b",
+    vip: "192.0.2.101",
+    name: "nfs-b",
+    fsid: "2",
+    mnt: "/mnt/b",
+};
+
+/// Run an agent action in a host, as Pacemaker's executor would.
+fn agent(h: &Host, name: &str, action: &str, instance: &str, params: &[(&str, &str)]) -> Done {
+    let mut c = h.cmd(&[&format!("/handoff/bin/{name}"), action]);
+    c.env_clear()
+        .env("PATH", PATH)
+        .env("OCF_ROOT", "/usr/lib/ocf")
+        .env("OCF_RESOURCE_INSTANCE", instance)
+        .env("HA_RSCTMP", "/run/resource-agents")
+        .env("HA_LOGFACILITY", "none")
+        .env("HA_LOGFILE", "/run/agents.log")
+        .env("OCF_RESKEY_CRM_meta_timeout", "60000");
+    for (k, v) in params {
+        c.env(format!("OCF_RESKEY_{k}"), v);
+    }
+    sys::run(&mut c)
+}
+
+/// The group's members in start order, with their parameters.
+fn members(
+    g: &Group,
+    grace: &str,
+    backend: &str,
+) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    vec![
+        (
+            "fs",
+            vec![
+                ("device", g.dev.into()),
+                ("directory", g.dir.into()),
+                ("fstype", "ext4".into()),
+            ],
+        ),
+        (
+            "nlm-locks",
+            vec![
+                ("directory", g.dir.into()),
+                ("ip", g.vip.into()),
+                ("notify_name", g.name.into()),
+                ("grace", grace.into()),
+                ("backend", backend.into()),
+            ],
+        ),
+        (
+            "export",
+            vec![
+                ("clientspec", "192.0.2.0/24".into()),
+                ("directory", g.dir.into()),
+                ("fsid", g.fsid.into()),
+                ("options", "rw,sync,no_root_squash,no_subtree_check".into()),
+            ],
+        ),
+        (
+            "vip",
+            vec![
+                ("ip", g.vip.into()),
+                ("cidr_netmask", "24".into()),
+                ("nic", "eth0".into()),
+                ("arp_count", "2".into()),
+            ],
+        ),
+    ]
+}
+
+fn run_member(
+    h: &Host,
+    g: &Group,
+    agent_name: &str,
+    action: &str,
+    params: &[(&'static str, String)],
+) -> Done {
+    let p: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    agent(
+        h,
+        agent_name,
+        action,
+        &format!("{}_{}", g.id, agent_name.replace('-', "_")),
+        &p,
+    )
+}
+
+/// Start a group in order; stops at the first failure, as Pacemaker does.
+fn start_group(h: &Host, g: &Group, grace: &str) -> Vec<(&'static str, Done)> {
+    let mut done = Vec::new();
+    for (a, params) in members(g, grace, "procfs") {
+        let d = run_member(h, g, a, "start", &params);
+        let failed = d.code != 0;
+        done.push((a, d));
+        if failed {
+            break;
+        }
+    }
+    done
+}
+
+/// Stop a group in reverse order; stops at the first failure.
+fn stop_group(h: &Host, g: &Group, backend: &str) -> Vec<(&'static str, Done)> {
+    let mut done = Vec::new();
+    for (a, params) in members(g, "existing", backend).into_iter().rev() {
+        let d = run_member(h, g, a, "stop", &params);
+        let failed = d.code != 0;
+        done.push((a, d));
+        if failed {
+            break;
+        }
+    }
+    done
+}
+
+fn all_ok(steps: &[(&str, Done)]) -> (bool, String) {
+    let ok = steps.len() == 4 && steps.iter().all(|(_, d)| d.code == 0);
+    let detail = steps
+        .iter()
+        .map(|(a, d)| format!("{a}={} {:.1}ms {}", d.code, d.ms(), d.reason()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (ok, detail)
+}
+
+fn total_ms(steps: &[(&str, Done)]) -> f64 {
+    steps.iter().map(|(_, d)| d.ms()).sum()
+}
+
+/// Spawn a program whose first output line says it is ready.
+fn spawn_ready(mut cmd: std::process::Command, timeout: Duration) -> (Child, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(timeout).unwrap_or_default();
+    (child, line.trim().to_owned())
+}
+
+fn kill(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+fn lock_cmd(h: &Host, args: &[&str]) -> std::process::Command {
+    let mut all = vec!["/handoff/bin/handoff-vmtest", "--lock"];
+    all.extend_from_slice(args);
+    h.cmd(&all)
+}
+
+/// A lock/unlock loop on B from the client, until stopped.
+struct Loop {
+    child: Child,
+    stop: String,
+}
+
+impl Loop {
+    fn start(client: &Host, tag: &str) -> Loop {
+        let stop = format!("/tmp/stop-{tag}");
+        let _ = std::fs::remove_file(&stop);
+        let child = lock_cmd(client, &["loop", &format!("{}/loop-{tag}", B.mnt), &stop])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("loop");
+        Loop { child, stop }
+    }
+
+    fn finish(self) -> serde_json::Value {
+        let _ = std::fs::write(&self.stop, "");
+        let out = self.child.wait_with_output().expect("loop output");
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The topology, shared by the scenarios.
+pub struct World {
+    node1: Host,
+    node2: Host,
+    client: Host,
+    holders: Vec<Child>,
+}
+
+impl World {
+    fn new() -> World {
+        topo::bridge();
+        for (dev, label) in [(A.dev, "export_a"), (B.dev, "export_b")] {
+            sys::ok(&["mkfs.ext4", "-q", "-F", "-L", label, dev]);
+        }
+        for d in [A.dir, B.dir, A.mnt, B.mnt] {
+            let _ = std::fs::create_dir_all(d);
+        }
+        let node1 = Host::new("node1", "192.0.2.11");
+        let node2 = Host::new("node2", "192.0.2.12");
+        let client = Host::new("client", "192.0.2.50");
+        node1.start_nfs_server(10);
+        node2.start_nfs_server(10);
+        client.start_nfs_client();
+        // The first start of an NFS server is a grace period too.
+        let settled = wait_for(Duration::from_secs(30), || {
+            !node1.in_grace() && !node2.in_grace()
+        });
+        check("setup: initial grace periods ended", settled.is_some(), "");
+        World {
+            node1,
+            node2,
+            client,
+            holders: Vec::new(),
+        }
+    }
+
+    fn hold(&mut self, path: &str) -> bool {
+        let (child, line) = spawn_ready(
+            lock_cmd(&self.client, &["hold", path]),
+            Duration::from_secs(60),
+        );
+        self.holders.push(child);
+        line == "HELD"
+    }
+}
+
+fn failover(w: &mut World) {
+    let (a_dev, b_dev) = (rdev(A.dev), rdev(B.dev));
+    for g in [&A, &B] {
+        let (ok, detail) = all_ok(&start_group(&w.node1, g, "existing"));
+        assert!(
+            check(
+                &format!("failover: group {} starts on node1", g.id),
+                ok,
+                &detail
+            ),
+            "group {} did not start",
+            g.id
+        );
+    }
+    for g in [&A, &B] {
+        w.client.ok(&[
+            "mount.nfs",
+            &format!("{}:{}", g.vip, g.dir),
+            g.mnt,
+            "-o",
+            "vers=3,proto=tcp",
+        ]);
+    }
+    let wrote = w.client.run_for(
+        &[
+            "/handoff/bin/handoff-vmtest",
+            "--lock",
+            "write",
+            &format!("{}/data", A.mnt),
+            DATA_BYTES,
+            "42",
+        ],
+        CLIENT_LIMIT,
+    );
+    check(
+        "failover: client wrote 1 MiB to A",
+        wrote.code == 0,
+        wrote.stdout.trim(),
+    );
+    let held = [
+        format!("{}/f1", A.mnt),
+        format!("{}/f2", A.mnt),
+        format!("{}/f1", B.mnt),
+    ]
+    .iter()
+    .all(|p| w.hold(p));
+    check("failover: client holds 2 locks on A and 1 on B", held, "");
+    let seen = wait_for(Duration::from_secs(10), || {
+        locks_on(a_dev) == 2 && locks_on(b_dev) == 1
+    });
+    check(
+        "failover: node1 holds them for the client",
+        seen.is_some(),
+        format!("A {} B {}", locks_on(a_dev), locks_on(b_dev)),
+    );
+
+    let baseline = Loop::start(&w.client, "baseline");
+    std::thread::sleep(Duration::from_secs(2));
+    let base = baseline.finish();
+    note(format!("B lock/unlock baseline: {base}"));
+    metric(
+        "b_baseline_median_ms",
+        base["median_ms"].as_f64().unwrap_or(f64::NAN),
+        "ms",
+    );
+    metric(
+        "b_baseline_max_ms",
+        base["max_ms"].as_f64().unwrap_or(f64::NAN),
+        "ms",
+    );
+
+    // Release A on node1 while the client keeps locking on B.
+    let during = Loop::start(&w.client, "during");
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let release = stop_group(&w.node1, &A, "procfs");
+    let (ok, detail) = all_ok(&release);
+    let released = check(
+        "failover: A stops on node1 (vip, export, nlm-locks, fs)",
+        ok,
+        &detail,
+    );
+    metric("release_ms", total_ms(&release), "ms");
+    for (a, d) in &release {
+        metric(&format!("release_{}_ms", a.replace('-', "_")), d.ms(), "ms");
+    }
+    check(
+        "failover: A's locks are gone from the server",
+        locks_on(a_dev) == 0,
+        format!("{} left", locks_on(a_dev)),
+    );
+    check(
+        "failover: B's lock is still held",
+        locks_on(b_dev) >= 1,
+        format!("{} on B", locks_on(b_dev)),
+    );
+    check(
+        "failover: A is unmounted on node1",
+        !w.node1.is_mounted(A.dir),
+        "",
+    );
+    if !released || locks_on(a_dev) != 0 {
+        // Nothing after this would mean anything.
+        let _ = during.finish();
+        panic!("A was not released on node1");
+    }
+
+    // Take A over on node2 (idle until now: a restart gives it a fresh grace).
+    let takeover = start_group(&w.node2, &A, "restart");
+    let taken = Instant::now();
+    let (ok, detail) = all_ok(&takeover);
+    if !check(
+        "failover: A starts on node2 (fs, nlm-locks, export, vip)",
+        ok,
+        &detail,
+    ) {
+        let _ = during.finish();
+        panic!("A did not start on node2");
+    }
+    metric("takeover_ms", total_ms(&takeover), "ms");
+    let reclaimed = wait_for(Duration::from_secs(90), || locks_on(a_dev) == 2);
+    check(
+        "failover: the client reclaims its 2 locks on A at node2",
+        reclaimed.is_some(),
+        format!(
+            "{} locks on A; node2 log: {}",
+            locks_on(a_dev),
+            w.node2
+                .read("/run/agents.log")
+                .lines()
+                .filter(|l| l.contains("nlm-locks"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
+    );
+    if let Some(r) = reclaimed {
+        metric("reclaim_after_takeover_ms", r.as_secs_f64() * 1000.0, "ms");
+        metric(
+            "failover_total_ms",
+            (t0.elapsed() - (taken.elapsed() - r)).as_secs_f64() * 1000.0,
+            "ms",
+        );
+    }
+    let back = w.client.run_for(
+        &[
+            "/handoff/bin/handoff-vmtest",
+            "--lock",
+            "verify",
+            &format!("{}/data", A.mnt),
+            DATA_BYTES,
+            "42",
+        ],
+        CLIENT_LIMIT,
+    );
+    check(
+        "failover: the client reads back every byte it wrote to A",
+        back.code == 0,
+        back.stdout.trim(),
+    );
+    let alive = w
+        .holders
+        .iter_mut()
+        .all(|c| c.try_wait().ok().flatten().is_none());
+    check(
+        "failover: the client's lock holders never saw an error",
+        alive,
+        "",
+    );
+
+    let d = during.finish();
+    note(format!("B lock/unlock during A's failover: {d}"));
+    let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
+    let max = d["max_ms"].as_f64().unwrap_or(f64::NAN);
+    metric(
+        "b_during_count",
+        d["count"].as_f64().unwrap_or(f64::NAN),
+        "ops",
+    );
+    metric("b_during_errors", errors as f64, "ops");
+    metric("b_during_max_ms", max, "ms");
+    metric(
+        "b_during_median_ms",
+        d["median_ms"].as_f64().unwrap_or(f64::NAN),
+        "ms",
+    );
+    check(
+        "failover: B's client saw no failed lock operation",
+        errors == 0,
+        d.to_string(),
+    );
+    // A grace period would block for seconds; a slow TCG tick is far less.
+    check(
+        "failover: B's client saw no delay beyond normal (< 1 s)",
+        max < 1000.0,
+        d.to_string(),
+    );
+    for (name, params) in members(&A, "existing", "procfs") {
+        let m = run_member(&w.node2, &A, name, "monitor", &params);
+        check(
+            &format!("failover: {name} of A monitors 0 on node2"),
+            m.code == 0,
+            m.reason(),
+        );
+    }
+}
+
+fn refused(w: &mut World) {
+    let (local, line) = spawn_ready(
+        lock_cmd(&w.node2, &["hold", &format!("{}/local", A.dir)]),
+        Duration::from_secs(10),
+    );
+    check(
+        "refused: a local process on node2 holds a lock on A",
+        line == "HELD",
+        &line,
+    );
+    let steps = stop_group(&w.node2, &A, "procfs");
+    let nlm = steps
+        .iter()
+        .find(|(a, _)| *a == "nlm-locks")
+        .map(|(_, d)| d.clone());
+    let refused = nlm
+        .as_ref()
+        .is_some_and(|d| d.code == 1 && d.reason().contains("remain"));
+    check(
+        "refused: nlm-locks stop fails and says the locks remain",
+        refused,
+        nlm.map(|d| d.reason()).unwrap_or_default(),
+    );
+    check(
+        "refused: fs is not stopped after it, A stays mounted",
+        w.node2.is_mounted(A.dir) && steps.len() == 3,
+        "",
+    );
+    kill(local);
+    let (_, params) = &members(&A, "existing", "kmod")[1];
+    let d = run_member(&w.node2, &A, "nlm-locks", "stop", params);
+    check(
+        "refused: backend=kmod without the module fails (5)",
+        d.code == 5 && d.reason().contains("/dev/folocks"),
+        d.reason(),
+    );
+    check("refused: A is still mounted", w.node2.is_mounted(A.dir), "");
+    // Serve A again (the instance is still recorded; the client's locks are
+    // held again by nobody, so node2 is told nothing new).
+    let (ok, detail) = all_ok(&start_group(&w.node2, &A, "existing"));
+    check("refused: A serves again on node2", ok, detail);
+}
+
+fn dropbench(w: &mut World) {
+    let (a_dev, b_dev) = (rdev(A.dev), rdev(B.dev));
+    for n in [1usize, 100, 10000] {
+        let path = format!("{}/many-{n}", A.mnt);
+        let (holder, line) = spawn_ready(
+            lock_cmd(&w.client, &["many", &path, &n.to_string()]),
+            Duration::from_secs(600),
+        );
+        let before_a = locks_on(a_dev);
+        let before_b = locks_on(b_dev);
+        check(
+            &format!("dropbench: client holds {n} locks on A"),
+            line == format!("HELD {n}") && before_a >= n,
+            format!("{line}; {before_a} on A"),
+        );
+        let (_, mut params) = members(&A, "existing", "procfs").swap_remove(1);
+        // One round also drops by server address, to see it work on this kernel.
+        if n == 100 {
+            params.push(("unlock_ip", "true".into()));
+        }
+        let d = run_member(&w.node2, &A, "nlm-locks", "stop", &params);
+        if n == 100 {
+            check(
+                "dropbench: unlock_ip drops locks on this kernel",
+                d.code == 0 && !d.stderr.contains("dropped none"),
+                d.stderr
+                    .lines()
+                    .filter(|l| l.contains("unlock_ip"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+        }
+        let dropped_ms = d
+            .stderr
+            .lines()
+            .find_map(|l| {
+                l.split_once("through procfs in ")
+                    .and_then(|(_, r)| r.trim_end_matches(" ms").parse::<f64>().ok())
+            })
+            .unwrap_or(f64::NAN);
+        check(
+            &format!("dropbench: {n} locks dropped"),
+            d.code == 0 && locks_on(a_dev) == 0,
+            format!("{} left; {}", locks_on(a_dev), d.reason()),
+        );
+        check(
+            &format!("dropbench: B's locks untouched while dropping {n}"),
+            locks_on(b_dev) == before_b,
+            format!("{} on B", locks_on(b_dev)),
+        );
+        metric(&format!("drop_{n}_locks_ms"), dropped_ms, "ms");
+        metric(&format!("nlm_locks_stop_{n}_locks_ms"), d.ms(), "ms");
+        kill(holder);
+        let s = run_member(&w.node2, &A, "nlm-locks", "start", &params);
+        check(
+            &format!("dropbench: nlm-locks starts again after {n}"),
+            s.code == 0,
+            s.reason(),
+        );
+    }
+}
+
+fn classic(w: &mut World) {
+    let b_dev = rdev(B.dev);
+    let before = locks_on(b_dev);
+    // The classic recipe: restart the node's NFS server, default grace
+    // (settable only while nfsd is stopped).
+    let t = Instant::now();
+    w.node1.ok(&["rpc.nfsd", "0"]);
+    w.node1.set_grace(0);
+    w.node1.ok(&["rpc.nfsd", "8"]);
+    metric(
+        "classic_restart_ms",
+        t.elapsed().as_secs_f64() * 1000.0,
+        "ms",
+    );
+    check(
+        "classic: the restart dropped B's lock too",
+        locks_on(b_dev) < before,
+        format!("{before} -> {}", locks_on(b_dev)),
+    );
+    let probe = w.client.run_for(
+        &[
+            "/handoff/bin/handoff-vmtest",
+            "--lock",
+            "try",
+            &format!("{}/classic-probe", B.mnt),
+        ],
+        Duration::from_secs(300),
+    );
+    let blocked = probe.ms();
+    metric("classic_new_lock_on_b_blocked_ms", blocked, "ms");
+    check(
+        "classic: a new lock on B waits for the grace period",
+        probe.code == 0 && blocked > 30_000.0,
+        format!("{} after {blocked:.0} ms", probe.stdout.trim()),
+    );
+}
+
+/// Run the named scenarios (comma-separated) in order.
+pub fn run_all(list: &str) {
+    std::env::set_var("PATH", PATH);
+    let mut world = match std::panic::catch_unwind(World::new) {
+        Ok(w) => w,
+        Err(p) => {
+            check("setup", false, panic_text(&p));
+            return;
+        }
+    };
+    for name in list.split(',').filter(|s| !s.is_empty()) {
+        note(format!("scenario {name}"));
+        let w = &mut world;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match name {
+            "failover" => failover(w),
+            "refused" => refused(w),
+            "dropbench" => dropbench(w),
+            "classic" => classic(w),
+            other => {
+                check(
+                    &format!("{other}: known scenario"),
+                    false,
+                    "no such scenario",
+                );
+            }
+        }));
+        if let Err(p) = r {
+            check(&format!("{name}: ran to the end"), false, panic_text(&p));
+        }
+    }
+    for c in world.holders.drain(..) {
+        kill(c);
+    }
+    for h in [&world.node1, &world.node2] {
+        note(format!(
+            "{} agent log:\n{}",
+            h.name,
+            h.read("/run/agents.log")
+        ));
+    }
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
