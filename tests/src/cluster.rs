@@ -179,6 +179,8 @@ impl Cluster {
         ip(&["-n", &switch, "link", "set", "lo", "up"]);
         ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &switch, "link", "set", "br0", "up"]);
+        // The switch is also the clients' host on the cluster network.
+        ip(&["-n", &switch, "addr", "add", "192.0.2.250/24", "dev", "br0"]);
         let mut nodes = Vec::new();
         for i in 1..=n {
             let name = format!("n{i}");
@@ -395,6 +397,50 @@ impl Cluster {
             let first = running.first().map(|n| n.crm_mon_xml()).unwrap_or_default();
             panic!("cluster not online within {timeout:?}:\n{first}");
         }
+    }
+
+    /// A command run as a client on the cluster network (in the switch
+    /// namespace, 192.0.2.250).
+    pub fn client(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.switch, program]);
+        c
+    }
+
+    /// A node by name.
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes.iter().find(|n| n.name == name).expect("node")
+    }
+
+    /// Index of a node by name.
+    pub fn index(&self, name: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .expect("node")
+    }
+
+    /// Make a crashed node's interface look like a dead machine's: down,
+    /// and back to its base address only when it "powers on" again.
+    pub fn quiet_nic(&self, name: &str) {
+        let n = self.node(name);
+        run_ok(Command::new("ip").args(["-n", &n.netns, "link", "set", "eth0", "down"]));
+        run_ok(Command::new("ip").args(["-n", &n.netns, "addr", "flush", "dev", "eth0"]));
+        run_ok(Command::new("ip").args([
+            "-n",
+            &n.netns,
+            "addr",
+            "add",
+            &format!("{}/24", n.addr),
+            "dev",
+            "eth0",
+        ]));
+    }
+
+    /// Bring a quieted interface back (before the node boots again).
+    pub fn nic_up(&self, name: &str) {
+        let n = self.node(name);
+        run_ok(Command::new("ip").args(["-n", &n.netns, "link", "set", "eth0", "up"]));
     }
 
     /// The first running node.

@@ -1,13 +1,17 @@
-//! The README's demonstration: two Pacemaker nodes on this machine, an
-//! export group created with the README's pcs commands, a failover and a
-//! failback, a failure injected behind the cluster's back, and a timeline
-//! of what each node's agents did, read from their own logs.
+//! The README's demonstration. Part 1: two Pacemaker nodes on this machine
+//! run two export groups created with the README's pcs commands; export A
+//! fails over and back while a client keeps reaching export B, a failure
+//! injected behind the cluster's back is repaired, and each node's agents'
+//! own log lines give the timeline. Part 2: the same move of one export
+//! against a real nfsd with clients holding locks, in a VM (this machine's
+//! kernel has no nfsd). `handoff-demo --no-vm` skips part 2.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
-use handoff_tests::timeline;
-use handoff_tests::{Cluster, LoopDev, Scratch};
+use handoff_tests::{timeline, vm, Cluster, LoopDev, Scratch};
 
 struct Demo {
     t0: Instant,
@@ -32,18 +36,11 @@ impl Demo {
     /// Print what the agents logged since the last call.
     fn agents(&mut self) {
         let now = SystemTime::now();
-        for e in timeline::events(&self.cluster, self.since) {
-            let rel =
-                e.at.duration_since(SystemTime::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-                    - self
-                        .since
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_secs_f64();
+        let base = self.since;
+        for e in timeline::events(&self.cluster, base) {
+            let rel = e.at.duration_since(base).unwrap_or_default().as_secs_f64();
             println!(
-                "            {}  +{:6.3}s  {:<22} {}",
+                "            {}  +{:6.3}s  {:<24} {}",
                 e.node, rel, e.who, e.what
             );
         }
@@ -64,37 +61,21 @@ impl Demo {
 
 /// A file on a node's view of the filesystem (its mount namespace).
 fn on_node(c: &Cluster, node: &str, path: &Path) -> PathBuf {
-    let n = c.nodes.iter().find(|n| n.name == node).expect("node");
-    PathBuf::from(format!("/proc/{}/root{}", n.init_pid(), path.display()))
+    PathBuf::from(format!(
+        "/proc/{}/root{}",
+        c.node(node).init_pid(),
+        path.display()
+    ))
 }
 
-fn main() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("handoff-demo needs root (namespaces, loop devices, Pacemaker)");
-        std::process::exit(1);
-    }
-    let scratch = Scratch::new("demo");
-    let disk = LoopDev::ext4(scratch.path(), "shared-disk-a");
-    let dir = scratch.join("srv/nfs/a");
-    let t0 = Instant::now();
-    println!("handoff demonstration: a two-node Pacemaker cluster in namespaces on this machine");
-    println!("shared disk: {} (a loop device both nodes see)", disk.dev());
-    let cluster = Cluster::start(2);
-    let mut demo = Demo {
-        t0,
-        since: SystemTime::now(),
-        cluster,
-    };
-    demo.cluster.wait_online(Duration::from_secs(90));
-    demo.say("cluster up: n1 and n2 online, quorum, stonith disabled for the demo");
-
-    demo.pcs(&["resource", "defaults", "update", "resource-stickiness=100"]);
-    let created = demo.pcs(&[
+fn group(demo: &Demo, id: &str, dev: &str, dir: &Path, fsid: &str, vip: &str, prefers: &str) {
+    let grp = format!("export_{id}");
+    demo.pcs(&[
         "resource",
         "create",
-        "export_a_fs",
+        &format!("export_{id}_fs"),
         "ocf:handoff:fs",
-        &format!("device={}", disk.dev()),
+        &format!("device={dev}"),
         &format!("directory={}", dir.display()),
         "fstype=ext4",
         "op",
@@ -102,79 +83,207 @@ fn main() {
         "interval=10s",
         "timeout=40s",
         "--group",
-        "export_a",
+        &grp,
     ]);
     demo.pcs(&[
         "resource",
         "create",
-        "export_a_vip",
+        &format!("export_{id}_export"),
+        "ocf:handoff:export",
+        &format!("directory={}", dir.display()),
+        &format!("fsid={fsid}"),
+        "clientspec=192.0.2.0/24",
+        "options=rw,sync,no_root_squash",
+        "op",
+        "monitor",
+        "interval=10s",
+        "timeout=20s",
+        "--group",
+        &grp,
+    ]);
+    demo.pcs(&[
+        "resource",
+        "create",
+        &format!("export_{id}_vip"),
         "ocf:handoff:vip",
-        "ip=192.0.2.100",
+        &format!("ip={vip}"),
         "cidr_netmask=24",
         "op",
         "monitor",
         "interval=10s",
         "timeout=20s",
         "--group",
-        "export_a",
+        &grp,
     ]);
-    demo.pcs(&["constraint", "location", "export_a", "prefers", "n1=50"]);
-    let took = demo.wait_on("export_a_vip", "n1", created);
-    demo.say(&format!(
-        "export_a runs on n1, {:.0} ms after pcs resource create was issued",
-        took.as_secs_f64() * 1000.0
-    ));
-    demo.agents();
+    demo.pcs(&[
+        "constraint",
+        "location",
+        &grp,
+        "prefers",
+        &format!("{prefers}=50"),
+    ]);
+}
 
-    let data = dir.join("written-on-n1.txt");
+fn cluster_part(scratch: &Scratch) {
+    let disk_a = LoopDev::ext4(scratch.path(), "shared-disk-a");
+    let disk_b = LoopDev::ext4(scratch.path(), "shared-disk-b");
+    let (dir_a, dir_b) = (scratch.join("srv/nfs/a"), scratch.join("srv/nfs/b"));
+    let t0 = Instant::now();
+    println!("Part 1: a two-node Pacemaker cluster on this machine (each node its own namespaces, corosync and pacemakerd)");
+    println!(
+        "shared disks: {} (export A) and {} (export B), loop devices both nodes see",
+        disk_a.dev(),
+        disk_b.dev()
+    );
+    println!("(nlm-locks joins each group on real NFS servers; this kernel has no nfsd, so part 2 shows it in a VM)\n");
+    let cluster = Cluster::start(2);
+    let mut demo = Demo {
+        t0,
+        since: SystemTime::now(),
+        cluster,
+    };
+    demo.cluster.wait_online(Duration::from_secs(90));
+    demo.say("cluster up: n1 and n2 online with quorum (stonith disabled for the demo)");
+    demo.pcs(&["resource", "defaults", "update", "resource-stickiness=100"]);
+    let created = Instant::now();
+    group(&demo, "a", &disk_a.dev(), &dir_a, "1", "192.0.2.100", "n1");
+    group(&demo, "b", &disk_b.dev(), &dir_b, "2", "192.0.2.101", "n2");
+    demo.wait_on("export_a_vip", "n1", created);
+    demo.wait_on("export_b_vip", "n2", created);
+    demo.say("export A runs on n1, export B on n2");
+    demo.agents();
+    let data = dir_a.join("written-on-n1.txt");
     std::fs::write(
         on_node(&demo.cluster, "n1", &data),
         b"every byte of this survives the move\n",
     )
-    .expect("write data");
-    demo.say("wrote written-on-n1.txt through n1's mount");
+    .expect("write");
+    demo.say("wrote written-on-n1.txt through n1's mount of A");
 
+    demo.say("a client (192.0.2.250) pings export B's address every 100 ms from now on");
+    let mut ping = demo
+        .cluster
+        .client("ping")
+        .args(["-n", "-i", "0.1", "192.0.2.101"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ping");
     let issued = demo.pcs(&["node", "standby", "n1"]);
     let took = demo.wait_on("export_a_vip", "n2", issued);
     demo.say(&format!(
-        "failover: export_a runs on n2, {:.0} ms after the standby was issued",
+        "failover: export A runs on n2, {:.0} ms after the standby was issued",
         took.as_secs_f64() * 1000.0
     ));
     demo.agents();
-    let back = std::fs::read(on_node(&demo.cluster, "n2", &data)).expect("read data on n2");
+    let back = std::fs::read(on_node(&demo.cluster, "n2", &data)).expect("read on n2");
     demo.say(&format!(
         "n2 reads written-on-n1.txt: {:?}",
         String::from_utf8_lossy(&back).trim()
     ));
-
     demo.pcs(&["node", "unstandby", "n1"]);
-    // pcs 0.11 moves, waits, then removes the constraint it used.
     let issued = demo.pcs(&["resource", "move", "export_a", "n1"]);
     let took = demo.wait_on("export_a_vip", "n1", issued);
-    demo.say(&format!(
-        "failback: export_a runs on n1 again, {:.0} ms after the move was issued",
-        took.as_secs_f64() * 1000.0
-    ));
+    demo.say(&format!("failback: export A runs on n1 again, {:.0} ms after the move was issued (pcs waits, then drops its constraint)", took.as_secs_f64() * 1000.0));
     demo.agents();
-
-    demo.say("breaking it behind the cluster's back: umount on n1");
-    demo.cluster.nodes[0].ok("umount", &[&dir.display().to_string()]);
-    let t = Instant::now();
-    let recovered =
-        handoff_tests::wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
-            demo.cluster.nodes[0].is_mounted(&dir)
-        });
-    assert!(recovered, "not recovered");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ping.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let _ = ping.wait();
+    let mut out = String::new();
+    let _ = ping.stdout.take().map(|mut s| s.read_to_string(&mut out));
     demo.say(&format!(
-        "the 10 s monitor saw it (not running) and Pacemaker remounted it on n1 after {:.1} s",
+        "export B meanwhile, as its client saw it: {}",
+        out.lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or("no ping summary")
+    ));
+
+    demo.say("breaking A behind the cluster's back: its address deleted on n1");
+    demo.cluster
+        .node("n1")
+        .ok("ip", &["addr", "del", "192.0.2.100/24", "dev", "eth0"]);
+    let t = Instant::now();
+    let repaired =
+        handoff_tests::wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
+            demo.cluster
+                .node("n1")
+                .ok("ip", &["-o", "addr", "show", "dev", "eth0"])
+                .contains("192.0.2.100/24")
+        });
+    assert!(repaired, "not repaired");
+    demo.say(&format!(
+        "the 10 s monitor saw it missing and Pacemaker restored it on n1 after {:.1} s",
         t.elapsed().as_secs_f64()
     ));
     demo.agents();
-
-    demo.pcs(&["resource", "disable", "export_a", "--wait=60"]);
+    demo.pcs(&["resource", "disable", "export_a", "export_b", "--wait=60"]);
     demo.agents();
     demo.say("stopping the nodes");
     drop(demo);
-    drop(disk);
-    println!("done: cluster stopped, namespaces and loop device removed");
+    drop((disk_a, disk_b));
+    println!("part 1 done: cluster stopped, namespaces and loop devices removed\n");
+}
+
+fn vm_part(scratch: &Scratch) {
+    println!("Part 2: one export moved between two NFS servers with locked clients, in a VM (Debian 6.12 kernel, real nfsd)");
+    println!("node1 serves A and B; the client holds locks on both and keeps locking on B while A moves to node2");
+    println!("(first run: builds and caches the VM image; under TCG emulation every program start costs ~200 ms)\n");
+    let run = vm::run(
+        scratch.path(),
+        "handoff.scenarios=failover",
+        Duration::from_secs(900),
+    );
+    for c in &run.checks {
+        println!("  {} {}", if c.ok { "ok  " } else { "FAIL" }, c.name);
+    }
+    let m = |name: &str| {
+        run.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.value)
+            .unwrap_or(f64::NAN)
+    };
+    println!();
+    println!(
+        "  releasing node1 (vip, export, nlm-locks, fs stop):  {:8.0} ms",
+        m("release_ms")
+    );
+    println!(
+        "  taking node2 (fs, nlm-locks, export, vip start):   {:8.0} ms",
+        m("takeover_ms")
+    );
+    println!(
+        "  client's locks reclaimed after that:               {:8.0} ms",
+        m("reclaim_after_takeover_ms")
+    );
+    println!("  export B during the move: {} lock operations, {} failed, slowest {:.0} ms (before: {:.0} ms)",
+        m("b_during_count"), m("b_during_errors"), m("b_during_max_ms"), m("b_baseline_max_ms"));
+    println!("\n  node agents' own log, as the VM printed it:");
+    for line in run.log.lines().filter(|l| {
+        !l.contains("HANDOFF-") && l.contains(")[") && (l.contains("INFO") || l.contains("ERROR"))
+    }) {
+        println!("    {line}");
+    }
+    let failed = run.checks.iter().filter(|c| !c.ok).count();
+    println!(
+        "\npart 2 done ({}): {} checks, {failed} failed",
+        run.accel,
+        run.checks.len()
+    );
+    if failed > 0 || !run.finished {
+        std::process::exit(1);
+    }
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("handoff-demo needs root (namespaces, loop devices, Pacemaker, qemu)");
+        std::process::exit(1);
+    }
+    let scratch = Scratch::new("demo");
+    cluster_part(&scratch);
+    if !std::env::args().any(|a| a == "--no-vm") {
+        vm_part(&scratch);
+    }
 }

@@ -116,6 +116,12 @@ fn main() {
     );
     bind(&d.join("log"), Path::new("/var/log/pacemaker"));
     tmpfs(Path::new("/dev/shm"), "mode=1777");
+    // exportfs keeps its table here: one per node.
+    tmpfs(Path::new("/var/lib/nfs"), "mode=755");
+    for f in ["etab", "rmtab"] {
+        fs::write(Path::new("/var/lib/nfs").join(f), "").ok();
+    }
+    fs::create_dir_all("/var/lib/nfs/sm").ok();
     tmpfs(Path::new("/run"), "mode=755");
     for sub in ["resource-agents", "crm", "lock", "rpcbind"] {
         fs::create_dir_all(Path::new("/run").join(sub)).ok();
