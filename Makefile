@@ -14,7 +14,7 @@
 # STATIC=1 (the default) links the agents statically: an action then starts
 # as fast as /bin/true (no dynamic loader), which is a quarter of a monitor.
 
-AGENTS   ?= fs vip export nlm-locks
+AGENTS   ?= fs vip export nlm-locks nfs-server
 PROFILE  ?= release
 STATIC   ?= 1
 PREFIX   ?= /usr

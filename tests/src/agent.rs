@@ -139,3 +139,54 @@ impl AgentCmd {
             .expect("spawn agent")
     }
 }
+
+/// One row of a bad-input table: parameters changed from a good base
+/// ("-" unsets one), and the exit code and reason validate-all and start
+/// must both give.
+pub struct BadInput {
+    /// What the row tries.
+    pub name: &'static str,
+    /// The parameters it changes.
+    pub set: &'static [(&'static str, &'static str)],
+    /// The expected exit code.
+    pub code: i32,
+    /// Text the exit reason must contain.
+    pub reason: &'static str,
+}
+
+impl BadInput {
+    /// Run validate-all and start with this row's parameters on `base`;
+    /// panic unless both give the code and the reason and `state` (what
+    /// the agent could change) reads the same before and after.
+    #[track_caller]
+    pub fn check(&self, base: &AgentCmd, state: impl Fn() -> String) {
+        let mut a = base.clone();
+        for (k, v) in self.set {
+            a = if *v == "-" { a.unset(k) } else { a.param(k, v) };
+        }
+        for action in ["validate-all", "start"] {
+            let before = state();
+            let out = a.run(action);
+            assert_eq!(
+                out.code, self.code,
+                "{}: {action}: {}",
+                self.name, out.stderr
+            );
+            let reason = out.reason().unwrap_or_else(|| {
+                panic!("{}: {action}: no exit reason: {}", self.name, out.stderr)
+            });
+            assert!(
+                reason.contains(self.reason),
+                "{}: {action}: {reason:?} lacks {:?}",
+                self.name,
+                self.reason
+            );
+            assert_eq!(
+                state(),
+                before,
+                "{}: {action} changed the system",
+                self.name
+            );
+        }
+    }
+}

@@ -15,7 +15,7 @@ pub mod timeline;
 pub mod util;
 pub mod vm;
 
-pub use agent::{AgentCmd, Outcome};
+pub use agent::{AgentCmd, BadInput, Outcome};
 pub use cluster::{Cluster, Node};
 pub use lan::{Host, Lan};
 pub use loopdev::LoopDev;

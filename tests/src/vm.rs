@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin_dir, run_ok, stdout_ok};
+use crate::util::{bin_dir, have, run_ok, stdout_ok, workspace_root};
 
 /// Bumped whenever the image recipe below changes.
-const RECIPE: &str = "handoff-vm-image-v3";
+const RECIPE: &str = "handoff-vm-image-v5";
 
 /// Kernel modules the scenarios need (their dependencies come along).
 const MODULES: &[&str] = &[
@@ -26,6 +26,7 @@ const MODULES: &[&str] = &[
     "bridge",
     "nfsd",
     "nfsv3",
+    "macvlan",
 ];
 
 /// Host programs copied into the guest, with their libraries.
@@ -50,7 +51,14 @@ const PROGRAMS: &[&str] = &[
 ];
 
 /// Guest-side agent and driver binaries, from the build directory.
-const GUEST_BINARIES: &[&str] = &["fs", "vip", "export", "nlm-locks", "handoff-vmtest"];
+const GUEST_BINARIES: &[&str] = &[
+    "fs",
+    "vip",
+    "export",
+    "nlm-locks",
+    "nfs-server",
+    "handoff-vmtest",
+];
 
 /// 64-bit FNV-1a: a stable hash for cache keys (std's is not stable).
 fn fnv(h: u64, bytes: &[u8]) -> u64 {
@@ -272,7 +280,7 @@ pub fn base_image() -> Image {
     // addresses), and statd matches clients by name.
     etc(
         "hosts",
-        "127.0.0.1 localhost\n192.0.2.11 node1\n192.0.2.12 node2\n192.0.2.13 node3\n192.0.2.50 client\n192.0.2.100 nfs-a\n192.0.2.101 nfs-b\n192.0.2.102 nfs-c\n",
+        "127.0.0.1 localhost\n192.0.2.11 node1\n192.0.2.12 node2\n192.0.2.13 node3\n192.0.2.50 client\n192.0.2.100 nfs-a\n192.0.2.101 nfs-b\n192.0.2.102 nfs-c\n192.0.2.120 nfs-na\n192.0.2.122 nfs-nc\n",
     );
     etc("exports", "");
     let _ = std::os::unix::fs::symlink("/proc/mounts", tree.join("etc/mtab"));
@@ -324,8 +332,9 @@ pub fn base_image() -> Image {
     image
 }
 
-/// The per-run overlay: agents and the guest driver as built now.
-fn overlay(dir: &Path) -> PathBuf {
+/// The per-run overlay: agents and the guest driver as built now, and
+/// `extra` files (host path, guest path).
+fn overlay(dir: &Path, extra: &[(PathBuf, &str)]) -> PathBuf {
     let tree = dir.join("overlay");
     let _ = std::fs::remove_dir_all(&tree);
     let mut libs = BTreeSet::new();
@@ -339,6 +348,13 @@ fn overlay(dir: &Path) -> PathBuf {
         copy_with_libs(&tree, &src, &Path::new("/handoff/bin").join(b), &mut libs);
     }
     install_libs(&tree, &libs);
+    for (src, dst) in extra {
+        let dst = tree.join(dst.trim_start_matches('/'));
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).expect("overlay dir");
+        }
+        std::fs::copy(src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    }
     let out = dir.join("overlay.cpio");
     cpio(&tree, &out);
     out
@@ -434,7 +450,11 @@ fn boot(
     .arg(&run_initrd)
     .arg("-append")
     .arg(format!(
-        "console=ttyS0 quiet panic=-1 rdinit=/handoff/bin/handoff-vmtest {args}"
+        // Expedited RCU: under emulation a normal grace period takes up to
+        // seconds, and every read of /proc/locks (the agents' and the
+        // checks') holds all file locking for one; hardware takes
+        // milliseconds, which expedited grace periods come closer to.
+        "console=ttyS0 quiet panic=-1 rcupdate.rcu_expedited=1 rdinit=/handoff/bin/handoff-vmtest {args}"
     ));
     for d in disks.unwrap_or_default() {
         cmd.arg("-drive").arg(format!(
@@ -509,15 +529,39 @@ fn boot(
 }
 
 /// Boot the guest with `args` on its kernel command line (it runs the
-/// scenarios they name) and two fresh shared disks.
+/// scenarios they name) and five fresh shared disks (sparse files).
 pub fn run(scratch: &Path, args: &str, timeout: Duration) -> Run {
-    let image = base_image();
-    let ov = overlay(scratch);
+    run_with(scratch, args, timeout, None, &[])
+}
+
+/// As [`run`], on `kernel` instead of Debian's (one with everything the
+/// scenarios need built in: the guest then loads no module at boot), with
+/// `extra` files (host path, guest path) in the guest.
+pub fn run_with(
+    scratch: &Path,
+    args: &str,
+    timeout: Duration,
+    kernel: Option<&Path>,
+    extra: &[(PathBuf, &str)],
+) -> Run {
+    let mut image = base_image();
+    let mut args = args.to_owned();
+    if let Some(k) = kernel {
+        image.key = format!(
+            "{}-{:016x}",
+            image.key,
+            fnv(0xcbf29ce484222325, k.as_os_str().as_encoded_bytes())
+        );
+        image.kernel = k.to_owned();
+        args.push_str(" handoff.modules=none");
+    }
+    let args = args.as_str();
+    let ov = overlay(scratch, extra);
     let accel = if kvm_works(&image, &ov) { "kvm" } else { "tcg" };
-    let disks: Vec<PathBuf> = ["disk-a.img", "disk-b.img"]
+    let disks: Vec<PathBuf> = ["a", "b", "c", "d", "e"]
         .iter()
         .map(|n| {
-            let p = scratch.join(n);
+            let p = scratch.join(format!("disk-{n}.img"));
             let f = std::fs::File::create(&p).expect("disk");
             f.set_len(512 << 20).expect("disk size");
             p
@@ -526,4 +570,68 @@ pub fn run(scratch: &Path, args: &str, timeout: Duration) -> Run {
     let r = boot(&image, &ov, accel, args, timeout, Some(&disks));
     let _ = std::fs::write(scratch.join("console.log"), &r.log);
     r
+}
+
+/// Write a run's console log and metrics to target/vm-logs/ and print
+/// its summary.
+pub fn report(name: &str, run: &Run) {
+    let dir = workspace_root().join("target/vm-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("{name}-console.log")), &run.log);
+    let metrics: serde_json::Map<String, serde_json::Value> = run
+        .metrics
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                serde_json::json!({ "value": m.value, "unit": m.unit }),
+            )
+        })
+        .collect();
+    let _ = std::fs::write(
+        dir.join(format!("{name}-metrics.json")),
+        serde_json::to_string_pretty(&metrics).unwrap_or_default(),
+    );
+    eprintln!(
+        "\n{name} ({}): {} checks, {} failed",
+        run.accel,
+        run.checks.len(),
+        run.checks.iter().filter(|c| !c.ok).count()
+    );
+    for m in &run.metrics {
+        eprintln!("  {:<40} {:>12.2} {}", m.name, m.value, m.unit);
+    }
+}
+
+/// The host programs a VM test needs; says which is missing.
+pub fn prerequisites(test: &str) -> bool {
+    [
+        "qemu-system-x86_64",
+        "busybox",
+        "cpio",
+        "xz",
+        "dpkg-deb",
+        "apt-get",
+        "modprobe",
+        "depmod",
+        "rpc.nfsd",
+        "sm-notify",
+    ]
+    .iter()
+    .all(|p| have(p, test))
+}
+
+/// Fail unless the guest reached its end and every check held.
+pub fn assert_passed(name: &str, run: &Run) {
+    assert!(
+        run.finished,
+        "the VM did not reach its end; see target/vm-logs/{name}-console.log"
+    );
+    let failed: Vec<String> = run
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
 }

@@ -325,6 +325,8 @@ fn nlm_locks_refusals() {
         ("backend", "magic", 6, "expected one of: auto, procfs, kmod"),
         ("backend", "kmod", 5, "needs /dev/folocks"),
         ("grace", "always", 6, "expected one of: existing, restart"),
+        ("kmod_request", "path", 6, "expected one of: fd, devno"),
+        ("fsid", "0", 6, "a number from 1"),
         ("statd_dir", "/var/lib/nfs", 6, "relative to it"),
         ("directory", "relative", 6, "absolute path"),
     ];
@@ -350,4 +352,80 @@ fn nlm_locks_refusals() {
         out.reason().unwrap_or("").contains("is not a mount point"),
         "{out:?}"
     );
+    // An fsid the export table lists for another filesystem: refused as a
+    // configuration error before anything is recorded.
+    let table = w.scratch.join("etab");
+    std::fs::write(&table, "/elsewhere\t192.0.2.0/24(rw,sync,fsid=9)\n").unwrap();
+    run_ok(w.sb.command("cp").arg(&table).arg("/var/lib/nfs/etab"));
+    let out = base.clone().param("fsid", "9").run("start");
+    out.expect(6, "start with an fsid exported from elsewhere");
+    assert!(
+        out.reason()
+            .unwrap_or("")
+            .contains("fsid 9 is exported from /elsewhere"),
+        "{out:?}"
+    );
+    base.run("monitor")
+        .expect(7, "nothing recorded by the refused start");
+}
+
+/// btrfs gives files another device number through stat than the one
+/// /proc/locks and mountinfo show; the remaining-lock check must use the
+/// latter, or a lock on the filesystem would go unseen and it would be
+/// unmounted under it. Here nfsd is absent, so stop only checks for locks.
+#[test]
+fn nlm_locks_sees_locks_on_btrfs() {
+    needs_root!("nlm_locks_sees_locks_on_btrfs");
+    if !have("mkfs.btrfs", "nlm_locks_sees_locks_on_btrfs")
+        || !have("flock", "nlm_locks_sees_locks_on_btrfs")
+    {
+        return;
+    }
+    let scratch = Scratch::new("nlm-btrfs");
+    let dev = LoopDev::new(scratch.path(), "disk", 256, Some("btrfs"), None);
+    let sb = Sandbox::new();
+    let dir = scratch.join("srv/b");
+    std::fs::create_dir_all(&dir).unwrap();
+    run_ok(sb.command("mount").arg(&dev.path).arg(&dir));
+    let file = dir.join("held");
+    run_ok(sb.command("touch").arg(&file));
+    let mut holder = sb
+        .command("flock")
+        // -o: the lock and its descriptor stay in flock itself, which the
+        // kill below ends; sleep holds nothing on the filesystem.
+        .arg("-o")
+        .arg(&file)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    // Wait for the lock to show.
+    let dev_text = std::fs::read_to_string(format!("/proc/{}/mountinfo", sb.pid()))
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+        .and_then(|l| l.split(' ').nth(2).map(str::to_owned))
+        .expect("the btrfs mount in the sandbox");
+    for _ in 0..100 {
+        if std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .contains("FLOCK")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = AgentCmd::new(&sb, "nlm-locks")
+        .param("directory", dir.display())
+        .param("ip", "192.0.2.100")
+        .env("HA_RSCTMP", scratch.join("rsctmp").display())
+        .run("stop");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    out.expect(1, "stop with a local lock on the btrfs filesystem");
+    assert!(
+        out.reason().unwrap_or("").contains("remain")
+            && out.reason().unwrap_or("").contains("1 by local processes"),
+        "mount device {dev_text}: {out:?}"
+    );
+    run_ok(sb.command("umount").arg(&dir));
 }

@@ -7,9 +7,10 @@ use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
 
 use crate::error::ExportError;
-use crate::etab::{self, Entry};
 use crate::params::ExportParams;
 use crate::{exportfs, rmtab};
+use systables::etab::{self, Entry};
+use vserver::Server;
 
 /// The agent.
 pub struct Export;
@@ -118,6 +119,43 @@ fn save_rmtab(ctx: &Ctx, p: &ExportParams) {
     }
 }
 
+/// Where the export lives: the node's own NFS server, or the virtual
+/// server named by nfs_server, whose namespaces this process then enters.
+enum Place {
+    Node,
+    Server(String),
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Node => f.write_str("node"),
+            Place::Server(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Enter the export's virtual server, if it has one. `Ok(None)` when it is
+/// not running on this node.
+fn enter(ctx: &Ctx, p: &ExportParams) -> Result<Option<Place>, ExportError> {
+    let Some(name) = &p.nfs_server else {
+        return Ok(Some(Place::Node));
+    };
+    let server = Server::new(name);
+    if !server.is_ready() {
+        return Ok(None);
+    }
+    server.enter(false, &ctx.log)?;
+    Ok(Some(Place::Server(server.name)))
+}
+
+fn server_down(p: &ExportParams) -> String {
+    format!(
+        "virtual NFS server {} is not running on this node",
+        p.nfs_server.as_ref().map(|n| n.0.as_str()).unwrap_or("")
+    )
+}
+
 impl Agent for Export {
     type Params = ExportParams;
     const INFO: AgentInfo = INFO;
@@ -135,6 +173,12 @@ impl Agent for Export {
     }
 
     fn start(&self, ctx: &Ctx, p: &ExportParams) -> ocf::Result<()> {
+        if enter(ctx, p)?.is_none() {
+            return Err(OcfError::generic(format!(
+                "{}: start its nfs-server resource before the export",
+                server_down(p)
+            )));
+        }
         let dir = p.directory.as_path();
         if !dir.is_dir() {
             return Err(ExportError::NoDirectory(dir.to_owned()).into());
@@ -181,6 +225,11 @@ impl Agent for Export {
     }
 
     fn stop(&self, ctx: &Ctx, p: &ExportParams) -> ocf::Result<()> {
+        if enter(ctx, p)?.is_none() {
+            ctx.log
+                .info(format!("{}; nothing is exported there", server_down(p)));
+            return Ok(());
+        }
         let dir = p.directory.as_path();
         let entries = table()?;
         let (found, _) = present(&entries, p);
@@ -222,7 +271,8 @@ impl Agent for Export {
         Ok(())
     }
 
-    fn monitor(&self, _ctx: &Ctx, p: &ExportParams) -> ocf::Result<Facts> {
+    fn monitor(&self, ctx: &Ctx, p: &ExportParams) -> ocf::Result<Facts> {
+        let place = enter(ctx, p)?.ok_or_else(|| OcfError::not_running(server_down(p)))?;
         let dir = p.directory.as_path();
         let entries = table()?;
         let (found, missing) = present(&entries, p);
@@ -259,10 +309,14 @@ impl Agent for Export {
             .with("directory", dir.display())
             .with("clients", p.clientspec.0.join(" "))
             .with("fsid", &p.fsid.0)
-            .with("options", found[0].options.join(",")))
+            .with("options", found[0].options.join(","))
+            .with("server", place))
     }
 
     fn reload(&self, ctx: &Ctx, p: &ExportParams) -> ocf::Result<()> {
+        if enter(ctx, p)?.is_none() {
+            return Ok(());
+        }
         let entries = table()?;
         let (found, _) = present(&entries, p);
         for e in &found {

@@ -13,6 +13,9 @@ pub enum ExportError {
     /// The directory exists but is something else.
     #[error("directory {0} exists and is not a directory")]
     NotADirectory(PathBuf),
+    /// The virtual server's namespaces cannot be entered.
+    #[error(transparent)]
+    Server(#[from] vserver::EnterError),
     /// The directory is missing.
     #[error("directory {0} does not exist on this node; start the group's filesystem first")]
     NoDirectory(PathBuf),

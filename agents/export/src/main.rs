@@ -2,7 +2,6 @@
 
 mod agent;
 mod error;
-mod etab;
 mod exportfs;
 mod params;
 mod rmtab;

@@ -2,6 +2,7 @@
 //! names them.
 
 use ocf::{AbsPath, ParamValue, Params};
+pub use systables::etab::Fsid;
 
 /// One or several client specifications, separated by spaces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,27 +59,6 @@ impl ParamValue for ExportOptions {
             }
         }
         Ok(ExportOptions(raw.to_owned()))
-    }
-}
-
-/// The filesystem ID that keeps file handles valid on every node: a number
-/// or a UUID.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fsid(pub String);
-
-impl ParamValue for Fsid {
-    const PLACEHOLDER: &'static str = "NUMBER|UUID";
-
-    fn parse_value(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        let number = raw.parse::<u32>().is_ok_and(|n| n > 0);
-        let hex: String = raw.chars().filter(|c| *c != '-').collect();
-        let uuid = hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
-        if number || uuid {
-            Ok(Fsid(raw.to_ascii_lowercase()))
-        } else {
-            Err("expected a number from 1 to 4294967295 or a UUID, the same on every node (0 is NFSv4's root)".into())
-        }
     }
 }
 
@@ -151,6 +131,13 @@ pub struct ExportParams {
         reloadable
     )]
     pub wait_for_leasetime_on_stop: bool,
+
+    /// The virtual NFS server (the name of the group's ocf:handoff:nfs-server)
+    /// that serves this export: exportfs then runs inside its namespaces and
+    /// the entry lands in its export table, not the node's. Empty: the
+    /// node's own NFS server.
+    #[param(short = "Virtual NFS server")]
+    pub nfs_server: Option<vserver::ServerName>,
 
     /// Export a directory that is not a mount point.
     #[param(

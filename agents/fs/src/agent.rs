@@ -11,9 +11,9 @@ use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 
 use crate::device::{self, Device, Identity};
 use crate::error::FsError;
-use crate::mountinfo::{self, Mount};
 use crate::params::{ForceUnmount, FsParams, RunFsck};
 use crate::{fsck, health, kernel, mount, probe, users};
+use systables::mountinfo::{self, Mount};
 
 /// The agent; remembers the resolved device between validate and start.
 #[derive(Default)]
@@ -139,7 +139,7 @@ fn release(ctx: &Ctx, p: &FsParams, point: &Path, until: Instant) -> Result<(), 
                 })
             }
         }
-        let table = mountinfo::read()?;
+        let table = read_mounts()?;
         let Some(top) = mountinfo::at(&table, point).last().map(|m| m.id) else {
             return Ok(());
         };
@@ -235,7 +235,7 @@ impl Agent for Fs {
         let dev = self.device(p)?.clone();
         let id = Identity::resolved(&p.device, &dev);
         let dir = mount_point(p.directory.as_path());
-        let table = mountinfo::read()?;
+        let table = read_mounts()?;
         if let Some(top) = mountinfo::at(&table, &dir).last() {
             if id.owns(top) {
                 ctx.log.info(format!(
@@ -326,7 +326,7 @@ impl Agent for Fs {
     fn stop(&self, ctx: &Ctx, p: &FsParams) -> ocf::Result<()> {
         let id = Identity::new(&p.device);
         let dir = mount_point(p.directory.as_path());
-        let table = mountinfo::read()?;
+        let table = read_mounts()?;
         let ours: Vec<&Mount> = table.iter().filter(|m| id.owns(m)).collect();
         if ours.is_empty() {
             ctx.log
@@ -380,7 +380,7 @@ impl Agent for Fs {
         for point in &points {
             release(ctx, p, point, until)?;
         }
-        let left: Vec<String> = mountinfo::read()?
+        let left: Vec<String> = read_mounts()?
             .iter()
             .filter(|m| id.owns(m))
             .map(|m| m.point.display().to_string())
@@ -398,7 +398,7 @@ impl Agent for Fs {
     fn monitor(&self, ctx: &Ctx, p: &FsParams) -> ocf::Result<Facts> {
         let id = Identity::new(&p.device);
         let dir = mount_point(p.directory.as_path());
-        let table = mountinfo::read()?;
+        let table = read_mounts()?;
         let top = mountinfo::at(&table, &dir).last().copied();
         let Some(m) = top.filter(|m| id.owns(m)) else {
             if let Some(elsewhere) = table.iter().find(|m| id.owns(m)) {
@@ -457,7 +457,7 @@ impl Agent for Fs {
     fn reload(&self, ctx: &Ctx, p: &FsParams) -> ocf::Result<()> {
         let id = Identity::new(&p.device);
         let dir = mount_point(p.directory.as_path());
-        let table = mountinfo::read()?;
+        let table = read_mounts()?;
         if mountinfo::at(&table, &dir)
             .last()
             .is_some_and(|m| id.owns(m))
@@ -478,4 +478,9 @@ impl Agent for Fs {
         }
         Ok(())
     }
+}
+
+/// The mount table, failing as an agent error.
+fn read_mounts() -> Result<Vec<Mount>, FsError> {
+    Ok(mountinfo::read()?)
 }

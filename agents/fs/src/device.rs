@@ -6,9 +6,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::FsError;
-use crate::mountinfo::Mount;
 use crate::params::DeviceSpec;
 use crate::probe::{self, Superblock};
+use systables::mountinfo::Mount;
 
 /// A block device node and its device number.
 #[derive(Clone, Debug, PartialEq, Eq)]

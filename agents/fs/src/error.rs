@@ -45,7 +45,7 @@ pub enum FsError {
     NotBlockFilesystem(String),
     /// Reading the mount table failed.
     #[error("cannot read the mount table: {0}")]
-    MountTable(String),
+    MountTable(#[from] std::io::Error),
     /// The mount point exists but is not a directory.
     #[error("directory {0} exists and is not a directory")]
     NotADirectory(PathBuf),

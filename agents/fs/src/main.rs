@@ -7,7 +7,6 @@ mod fsck;
 mod health;
 mod kernel;
 mod mount;
-mod mountinfo;
 mod params;
 mod probe;
 mod users;

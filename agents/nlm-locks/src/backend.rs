@@ -5,13 +5,17 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use std::os::fd::AsRawFd;
+
 use crate::error::NlmError;
-use crate::params::Backend;
+use crate::kmod::{self, Folocks, Name, Request, Target};
+use crate::params::{Backend, KmodRequest};
+use systables::mountinfo::Mount;
 
 const UNLOCK_FS: &str = "/proc/fs/nfsd/unlock_filesystem";
 const UNLOCK_IP: &str = "/proc/fs/nfsd/unlock_ip";
-/// The handoff kernel module's control device.
-pub const FOLOCKS: &str = "/dev/folocks";
 
 /// The backend that acts, once `auto` is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,19 +35,23 @@ impl std::fmt::Display for Chosen {
     }
 }
 
-/// Decide and check the backend.
+/// Decide the backend and check that it can act: nfsd's control file
+/// exists, or the module's device answers in our request version.
 pub fn choose(b: Backend) -> Result<Chosen, NlmError> {
-    let kmod = Path::new(FOLOCKS).exists();
+    let kmod = Path::new(kmod::DEVICE).exists();
     let chosen = match b {
         Backend::Kmod if !kmod => return Err(NlmError::NoKmod),
         Backend::Kmod => Chosen::Kmod,
         Backend::Auto if kmod => Chosen::Kmod,
         Backend::Auto | Backend::Procfs => Chosen::Procfs,
     };
-    if chosen == Chosen::Procfs && !Path::new(UNLOCK_FS).exists() {
-        return Err(NlmError::NoNfsd(PathBuf::from(UNLOCK_FS)));
+    match chosen {
+        Chosen::Procfs if !Path::new(UNLOCK_FS).exists() => {
+            Err(NlmError::NoNfsd(PathBuf::from(UNLOCK_FS)))
+        }
+        Chosen::Kmod => Folocks::open().map(|_| chosen).map_err(NlmError::from),
+        Chosen::Procfs => Ok(chosen),
     }
-    Ok(chosen)
 }
 
 /// Write one value to an nfsd control file; they take one newline-ended
@@ -60,20 +68,74 @@ fn write(file: &str, value: &str) -> Result<(), NlmError> {
         })
 }
 
-/// Drop every NLM lock on the filesystem mounted at `dir`. The caller has
-/// checked that `dir` is the mount point of the expected device: the proc
-/// file acts on whatever filesystem holds the path.
-pub fn drop_filesystem(chosen: Chosen, dir: &Path) -> Result<(), NlmError> {
+fn fsid_name(fsid: Option<&str>) -> Name<64> {
+    // The fsid parameter admits only digits, hex and '-', which fit.
+    fsid.and_then(Name::new).unwrap_or(Name::EMPTY)
+}
+
+/// Drop every NLM lock on the filesystem `mount`. The caller has checked
+/// that it is the one recorded at start: the proc file acts on whatever
+/// filesystem holds the path, the module checks it again itself.
+pub fn drop_filesystem(
+    chosen: Chosen,
+    mount: &Mount,
+    form: KmodRequest,
+    fsid: Option<&str>,
+) -> Result<(), NlmError> {
+    let dir = mount.point.as_path();
     match chosen {
         Chosen::Procfs => write(UNLOCK_FS, &dir.to_string_lossy()),
-        Chosen::Kmod => Err(NlmError::NoKmod),
+        Chosen::Kmod => {
+            let dev = Folocks::open()?;
+            let fsid = fsid_name(fsid);
+            match form {
+                KmodRequest::Fd => {
+                    // O_PATH: pins the mount without opening its root for I/O.
+                    let root = open(
+                        dir,
+                        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| NlmError::Io {
+                        what: "opening",
+                        path: dir.to_owned(),
+                        source: e.into(),
+                    })?;
+                    let target = Target::Fd {
+                        fd: root.as_raw_fd(),
+                        dev: Some(mount.dev),
+                    };
+                    dev.drop_locks(&Request { target, fsid })?;
+                }
+                KmodRequest::Devno => {
+                    let fstype = Name::new(&mount.fstype)
+                        .ok_or_else(|| NlmError::FstypeName(mount.fstype.clone()))?;
+                    let target = Target::Devno {
+                        dev: mount.dev,
+                        fstype,
+                    };
+                    dev.drop_locks(&Request { target, fsid })?;
+                }
+            }
+            Ok(())
+        }
     }
 }
 
 /// Drop the locks clients took through server address `ip`.
-pub fn drop_ip(chosen: Chosen, ip: IpAddr) -> Result<(), NlmError> {
+pub fn drop_ip(chosen: Chosen, ip: IpAddr, fsid: Option<&str>) -> Result<(), NlmError> {
     match chosen {
         Chosen::Procfs => write(UNLOCK_IP, &ip.to_string()),
-        Chosen::Kmod => Err(NlmError::NoKmod),
+        Chosen::Kmod => {
+            let target = Target::Ip {
+                addr: ip,
+                scope_id: 0,
+            };
+            Folocks::open()?.drop_locks(&Request {
+                target,
+                fsid: fsid_name(fsid),
+            })?;
+            Ok(())
+        }
     }
 }

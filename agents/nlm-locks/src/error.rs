@@ -10,6 +10,21 @@ pub enum NlmError {
     /// The kernel module's device is missing.
     #[error("backend=kmod needs /dev/folocks, which does not exist: load the handoff kernel module (see kmod/), or use backend=procfs")]
     NoKmod,
+    /// A request to the kernel module failed.
+    #[error(transparent)]
+    Kmod(#[from] crate::kmod::KmodError),
+    /// The filesystem type does not fit a devno request.
+    #[error(
+        "filesystem type {0:?} is too long for a kmod_request=devno request; use kmod_request=fd"
+    )]
+    FstypeName(String),
+    /// The fsid names another filesystem in the export table.
+    #[error("fsid {fsid} is exported from {path}, which is not on the filesystem mounted at {dir}: set fsid to the fsid of this group's export resource")]
+    FsidElsewhere {
+        fsid: String,
+        path: PathBuf,
+        dir: PathBuf,
+    },
     /// nfsd's control files are missing.
     #[error("{0} does not exist: this node's NFS server is not running (or the nfsd filesystem is not mounted at /proc/fs/nfsd)")]
     NoNfsd(PathBuf),
@@ -63,6 +78,9 @@ impl From<NlmError> for OcfError {
         use NlmError::*;
         let status = match &e {
             NoKmod | NoSmNotify => Status::Installed,
+            FsidElsewhere { .. } => Status::Configured,
+            Kmod(k) if k.is_installation() => Status::Installed,
+            Kmod(k) if k.is_permission() => Status::Perm,
             _ => Status::Generic,
         };
         OcfError::new(status, e.to_string())

@@ -4,19 +4,12 @@ mod agent;
 mod backend;
 mod error;
 mod grace;
-mod locks;
-mod nsm;
+mod kmod;
+mod notifier;
 mod params;
 
 fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The detached notifier is this binary, started by start.
-    if args.get(1).is_some_and(|a| a == "--notify") {
-        let rest: Vec<String> = args[2..]
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        std::process::exit(nsm::notifier_main(&rest));
-    }
+    ocf::helper::dispatch(notifier::NOTIFY, notifier::notifier_main);
     ocf::main(agent::NlmLocks)
 }

@@ -2,7 +2,8 @@
 
 use std::net::IpAddr;
 
-use ocf::{AbsPath, ParamValue, Params};
+use ocf::{AbsPath, HostName, Params, RelDir};
+use systables::etab::Fsid;
 
 ocf::choice! {
     /// How the locks are dropped.
@@ -17,6 +18,16 @@ ocf::choice! {
 }
 
 ocf::choice! {
+    /// How a kmod request names the filesystem.
+    pub enum KmodRequest {
+        /// A descriptor of the mount root, checked against its device.
+        Fd = "fd",
+        /// The device number and type; the module finds the mount.
+        Devno = "devno",
+    }
+}
+
+ocf::choice! {
     /// How the taking node lets clients reclaim.
     pub enum Grace {
         /// Use the grace period the node's NFS server is in, if any.
@@ -24,62 +35,6 @@ ocf::choice! {
         /// Restart this node's nfsd for a fresh grace period when it is not
         /// in one, and only when no export on this node holds locks.
         Restart = "restart",
-    }
-}
-
-/// The virtual IP of the export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ip(pub IpAddr);
-
-impl ParamValue for Ip {
-    const PLACEHOLDER: &'static str = "ADDRESS";
-
-    fn parse_value(raw: &str) -> Result<Self, String> {
-        raw.trim()
-            .parse()
-            .map(Ip)
-            .map_err(|_| "not an IP address; give the export's virtual IP, e.g. 192.0.2.100".into())
-    }
-}
-
-/// A host name for sm-notify -v.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostName(pub String);
-
-impl ParamValue for HostName {
-    const PLACEHOLDER: &'static str = "NAME";
-
-    fn parse_value(raw: &str) -> Result<Self, String> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 253
-            && !raw.starts_with('-')
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
-        if ok {
-            Ok(HostName(raw.to_owned()))
-        } else {
-            Err(
-                "a host name or address: letters, digits, '.', '-' (no spaces or shell characters)"
-                    .into(),
-            )
-        }
-    }
-}
-
-/// A directory relative to the exported filesystem.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelDir(pub String);
-
-impl ParamValue for RelDir {
-    const PLACEHOLDER: &'static str = "DIR";
-
-    fn parse_value(raw: &str) -> Result<Self, String> {
-        ocf::param::check_single_line(raw)?;
-        if raw.is_empty() || raw.starts_with('/') || raw.split('/').any(|s| s == ".." || s == ".") {
-            return Err("a directory inside the exported filesystem, relative to it (no leading /, no . or ..)".into());
-        }
-        Ok(RelDir(raw.trim_end_matches('/').to_owned()))
     }
 }
 
@@ -95,7 +50,7 @@ pub struct NlmParams {
     /// from it; with unlock_ip, stop also drops the locks clients took
     /// through it.
     #[param(short = "Virtual IP of the export")]
-    pub ip: Ip,
+    pub ip: IpAddr,
 
     /// The name clients know the virtual IP by. sm-notify sends it as the
     /// server's name and refuses a bare address, so ip must resolve to a
@@ -110,6 +65,25 @@ pub struct NlmParams {
     /// procfs. The backend that acted is logged.
     #[param(short = "Lock-drop backend", default = "auto", reloadable)]
     pub backend: Backend,
+
+    /// How a kmod request names the filesystem. fd: the agent opens the
+    /// mount root and passes the descriptor, which pins the filesystem
+    /// while the module works, and the module checks that it is mounted
+    /// from the device recorded at start. devno: the agent passes the
+    /// device number and filesystem type, and the module finds the mounted
+    /// filesystem itself (the form of the original NFSCTL_FOLOCKS
+    /// proposal).
+    #[param(short = "kmod request form", default = "fd", reloadable)]
+    pub kmod_request: KmodRequest,
+
+    /// The export's fsid, as given to its export resource. While the export
+    /// is listed in the node's export table (monitor, and a stop outside
+    /// group order) it is resolved there and must name this filesystem,
+    /// else the action fails rather than drop another filesystem's locks;
+    /// the kmod backend carries it in its requests so that the kernel log
+    /// names the export.
+    #[param(short = "The export's fsid", reloadable)]
+    pub fsid: Option<Fsid>,
 
     /// Where the export keeps its clients' NSM records, inside the exported
     /// filesystem so that they move with it. Stop (and every monitor) copies
@@ -146,26 +120,4 @@ pub struct NlmParams {
     /// The node's NFS state directory (where rpc.statd keeps sm/).
     #[param(short = "NFS state directory", default = "/var/lib/nfs", reloadable)]
     pub nfs_state_dir: AbsPath,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values() {
-        assert!(Ip::parse_value("192.0.2.100").is_ok());
-        assert!(Ip::parse_value("nfs-a").is_err());
-        assert!(HostName::parse_value("nfs-a.example.com").is_ok());
-        for bad in ["", "-v", "a b", "a;b"] {
-            assert!(HostName::parse_value(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(
-            RelDir::parse_value(".handoff-nsm/"),
-            Ok(RelDir(".handoff-nsm".into()))
-        );
-        for bad in ["/abs", "../up", "a/./b", ""] {
-            assert!(RelDir::parse_value(bad).is_err(), "{bad:?}");
-        }
-    }
 }

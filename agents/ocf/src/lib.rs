@@ -12,12 +12,14 @@ pub mod cli;
 pub mod deadline;
 pub mod env;
 pub mod exit;
+pub mod helper;
 pub mod log;
 pub mod manpage;
 pub mod metadata;
 pub mod param;
 pub mod runner;
 pub mod state;
+pub mod values;
 
 pub use action::Action;
 pub use agent::{ActionSpec, Agent, AgentInfo, Ctx, Facts};
@@ -30,3 +32,4 @@ pub use param::{
 };
 pub use runner::{main, run};
 pub use state::StateFile;
+pub use values::{HostName, RelDir};

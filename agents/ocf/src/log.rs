@@ -53,6 +53,8 @@ pub struct Logger {
     debugfile: Option<PathBuf>,
     // Connected on first use: most monitors log nothing.
     syslog: RefCell<Option<Option<UnixDatagram>>>,
+    // Opened by `pin`, for agents that leave the node's mount namespace.
+    pinned: RefCell<Vec<(PathBuf, std::fs::File)>>,
 }
 
 impl Logger {
@@ -67,6 +69,29 @@ impl Logger {
             logfile: crate::env::log_file(),
             debugfile: crate::env::debug_file(),
             syslog: RefCell::new(None),
+            pinned: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Open the log files and the syslog socket now, so that they keep
+    /// working after this process enters another mount namespace (where
+    /// the same paths lead elsewhere, or nowhere).
+    pub fn pin(&self) {
+        if self.facility.is_some() {
+            self.syslog.borrow_mut().get_or_insert_with(connect_syslog);
+        }
+        let mut pinned = self.pinned.borrow_mut();
+        for path in [&self.logfile, &self.debugfile].into_iter().flatten() {
+            if pinned.iter().any(|(p, _)| p == path) {
+                continue;
+            }
+            if let Ok(f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                pinned.push((path.clone(), f));
+            }
         }
     }
 
@@ -80,6 +105,7 @@ impl Logger {
             logfile: None,
             debugfile: None,
             syslog: RefCell::new(None),
+            pinned: RefCell::new(Vec::new()),
         }
     }
 
@@ -126,26 +152,37 @@ impl Logger {
         };
         if let Some(path) = file {
             let stamp = humantime::format_rfc3339_millis(SystemTime::now());
-            let _ = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| writeln!(f, "{stamp} {}: {line}", self.tag));
+            let text = format!("{stamp} {}: {line}", self.tag);
+            let pinned = self.pinned.borrow();
+            match pinned.iter().find(|(p, _)| p == path) {
+                Some((_, f)) => {
+                    let _ = writeln!(&*f, "{text}");
+                }
+                None => {
+                    let _ = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .and_then(|mut f| writeln!(f, "{text}"));
+                }
+            }
         }
     }
 
     fn syslog(&self, facility: u8, level: Level, line: &str) {
         let mut slot = self.syslog.borrow_mut();
-        let sock = slot.get_or_insert_with(|| {
-            let s = UnixDatagram::unbound().ok()?;
-            s.connect("/dev/log").ok()?;
-            Some(s)
-        });
+        let sock = slot.get_or_insert_with(connect_syslog);
         if let Some(sock) = sock {
             let pri = facility * 8 + level.syslog_severity();
             let _ = sock.send(format!("<{pri}>{}: {line}", self.tag).as_bytes());
         }
     }
+}
+
+fn connect_syslog() -> Option<UnixDatagram> {
+    let s = UnixDatagram::unbound().ok()?;
+    s.connect("/dev/log").ok()?;
+    Some(s)
 }
 
 fn facility_code(name: &str) -> Option<u8> {

@@ -128,12 +128,18 @@ pub fn main(args: &[String]) -> i32 {
             let f = open(path);
             let mut lat = Vec::new();
             let mut errors = 0u64;
+            // When the slowest operation started, to line it up with logs.
+            let mut slowest = (0.0f64, String::new());
             while !std::path::Path::new(stop).exists() {
-                let t = Instant::now();
+                let (t, at) = (Instant::now(), std::time::SystemTime::now());
                 if lock(&f, 0, 1).and_then(|()| unlock(&f, 0, 1)).is_err() {
                     errors += 1;
                 }
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                if ms > slowest.0 {
+                    slowest = (ms, humantime::format_rfc3339_millis(at).to_string());
+                }
+                lat.push(ms);
                 std::thread::sleep(Duration::from_millis(5));
             }
             lat.sort_by(|x, y| x.total_cmp(y));
@@ -145,6 +151,7 @@ pub fn main(args: &[String]) -> i32 {
             let v = serde_json::json!({
                 "count": lat.len(), "errors": errors,
                 "median_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": lat.last().copied().unwrap_or(0.0),
+                "slowest_at": slowest.1,
             });
             println!("{v}");
             0

@@ -4,11 +4,13 @@
 //! double-fork), prints `HANDOFF-CHECK` and `HANDOFF-METRIC` lines on the
 //! console for the host, and powers off.
 
+pub mod folocks;
 pub mod lockc;
 pub mod report;
 pub mod scenarios;
 pub mod sys;
 pub mod topo;
+pub mod vservers;
 
 use std::ffi::CString;
 use std::time::Duration;
@@ -29,6 +31,10 @@ fn early_mounts() {
 }
 
 fn load_modules() {
+    // A kernel with everything built in (the kmod test's) loads none.
+    if cmdline("handoff.modules").as_deref() == Some("none") {
+        return;
+    }
     let list = std::fs::read_to_string("/modules.load").unwrap_or_default();
     let params = CString::default();
     for path in list.lines().filter(|l| !l.is_empty()) {
@@ -45,7 +51,8 @@ fn load_modules() {
     }
 }
 
-fn cmdline(key: &str) -> Option<String> {
+/// The value of `key=` on the kernel command line.
+pub(crate) fn cmdline(key: &str) -> Option<String> {
     let c = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     c.split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{key}=")).map(str::to_owned))
@@ -65,6 +72,7 @@ pub fn main() {
     match args.get(1).map(String::as_str) {
         Some("--hold") => topo::hold(&args[2..]),
         Some("--lock") => std::process::exit(lockc::main(&args[2..])),
+        Some("--folocks") => std::process::exit(folocks::main(&args[2..])),
         Some("--write") => {
             let ok = args.len() == 4 && std::fs::write(&args[2], &args[3]).is_ok();
             std::process::exit(if ok { 0 } else { 1 })

@@ -1,15 +1,9 @@
-//! Counting the locks held on one filesystem, from /proc/locks.
+//! The lock table (/proc/locks): the locks held on one filesystem, for NFS
+//! clients (owned by lockd) or by local processes.
 
-use std::path::Path;
-
-/// A device number.
+/// A device number, as /proc/locks and mountinfo give it (the
+/// superblock's; btrfs reports another one through stat).
 pub type Dev = (u32, u32);
-
-/// The device of the filesystem holding `path`.
-pub fn device_of(path: &Path) -> std::io::Result<Dev> {
-    let st = nix::sys::stat::stat(path)?;
-    Ok((libc::major(st.st_dev), libc::minor(st.st_dev)))
-}
 
 /// Format a device number as /proc/locks does.
 pub fn dev_text(d: Dev) -> String {
@@ -54,7 +48,11 @@ impl Held {
     }
 }
 
-/// The locks held on each of `devs`.
+/// The locks held on each of `devs`. Reading the lock table takes the
+/// kernel's file-lock semaphore for writing and waits for an RCU grace
+/// period: every lock request on the node waits meanwhile (milliseconds
+/// on hardware, far more under emulation), so actions call this once, at
+/// the point where they must know.
 pub fn held_on(devs: &[Dev]) -> Vec<Held> {
     let lockd = lockd_pids();
     let mut out = vec![Held::default(); devs.len()];

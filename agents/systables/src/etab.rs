@@ -5,6 +5,44 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::unescape;
+use ocf::ParamValue;
+
+/// The filesystem ID that keeps file handles valid on every node: a number
+/// or a UUID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fsid(pub String);
+
+impl ParamValue for Fsid {
+    const PLACEHOLDER: &'static str = "NUMBER|UUID";
+
+    fn parse_value(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let number = raw.parse::<u32>().is_ok_and(|n| n > 0);
+        let hex: String = raw.chars().filter(|c| *c != '-').collect();
+        let uuid = hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
+        if number || uuid {
+            Ok(Fsid(raw.to_ascii_lowercase()))
+        } else {
+            Err("expected a number from 1 to 4294967295 or a UUID, the same on every node (0 is NFSv4's root)".into())
+        }
+    }
+}
+
+impl Fsid {
+    /// Whether an fsid as the export table shows it is this one (UUIDs
+    /// compare without their dashes and case).
+    pub fn matches(&self, shown: &str) -> bool {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(|c| *c != '-')
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        norm(&self.0) == norm(shown)
+    }
+}
+
 /// One export entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -21,26 +59,6 @@ impl Entry {
     pub fn fsid(&self) -> Option<&str> {
         self.options.iter().find_map(|o| o.strip_prefix("fsid="))
     }
-}
-
-/// Undo the octal escapes nfs-utils writes for unusual characters.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parse the table's text.

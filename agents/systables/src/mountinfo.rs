@@ -3,14 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::FsError;
+use crate::unescape;
 
 /// One mount.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
     /// Mount ID.
     pub id: i32,
-    /// st_dev of files on it (an anonymous number for btrfs).
+    /// The superblock's device number, as /proc/locks shows it. Not always
+    /// st_dev: btrfs gives each subvolume its own anonymous st_dev.
     pub dev: (u32, u32),
     /// Where it is mounted.
     pub point: PathBuf,
@@ -22,32 +23,11 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
-/// Undo the `\ooo` escapes the kernel writes for space, tab, newline and
-/// backslash.
-pub fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The mount table of this process's mount namespace, in mount order.
-pub fn read() -> Result<Vec<Mount>, FsError> {
+pub fn read() -> std::io::Result<Vec<Mount>> {
     let infos = procfs::process::Process::myself()
         .and_then(|p| p.mountinfo())
-        .map_err(|e| FsError::MountTable(e.to_string()))?;
+        .map_err(|e| std::io::Error::other(format!("reading /proc/self/mountinfo: {e}")))?;
     Ok(infos
         .into_iter()
         .map(|m| {
@@ -85,14 +65,6 @@ pub fn under<'a>(table: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unescapes_octal() {
-        assert_eq!(unescape(r"/srv/a\040b"), "/srv/a b");
-        assert_eq!(unescape(r"/srv/x\134y"), r"/srv/x\y");
-        assert_eq!(unescape(r"/srv/tail\04"), r"/srv/tail\04");
-        assert_eq!(unescape("/plain"), "/plain");
-    }
 
     fn m(id: i32, point: &str) -> Mount {
         Mount {

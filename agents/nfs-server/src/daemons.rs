@@ -1,0 +1,251 @@
+//! The server's user-space daemons (rpcbind, rpc.statd, rpc.mountd): how
+//! each is started inside the server's namespaces, found again, checked
+//! and ended. They run in the foreground of their own process group, so
+//! their PIDs are the ones spawned and Pacemaker's executor, which kills
+//! an action's process group on timeout, never reaches them.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// One daemon of a virtual server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    /// The port mapper: nfsd, lockd, statd and mountd register with it.
+    Rpcbind,
+    /// NSM: records the clients holding locks, hears their reboots.
+    Statd,
+    /// The MOUNT protocol and the kernel's export upcalls.
+    Mountd,
+}
+
+impl Daemon {
+    /// In start order.
+    pub const ALL: [Daemon; 3] = [Daemon::Rpcbind, Daemon::Statd, Daemon::Mountd];
+
+    /// The program name, as /proc/PID/comm shows it.
+    pub fn comm(self) -> &'static str {
+        match self {
+            Daemon::Rpcbind => "rpcbind",
+            Daemon::Statd => "rpc.statd",
+            Daemon::Mountd => "rpc.mountd",
+        }
+    }
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            // -f: foreground; -w: keep registrations across a restart.
+            Daemon::Rpcbind => &["-f", "-w"],
+            // The agent's helper sends the notifications once the virtual
+            // IP is up; statd itself would send them too early.
+            Daemon::Statd => &["-F", "--no-notify"],
+            Daemon::Mountd => &["-F"],
+        }
+    }
+
+    /// The installed binary.
+    pub fn binary(self) -> Option<PathBuf> {
+        program(self.comm())
+    }
+
+    /// Start it in the current namespaces.
+    pub fn spawn(self) -> std::io::Result<u32> {
+        let bin = self.binary().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} is not installed", self.comm()),
+            )
+        })?;
+        let child = Command::new(bin)
+            .args(self.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        Ok(child.id())
+    }
+}
+
+/// An nfs-utils or rpcbind program in /usr/sbin or /sbin.
+pub fn program(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+/// The namespaces a process belongs to, by inode.
+fn ns_inode(pid: i32, kind: &str) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// The server's namespaces, by inode, to recognise its processes.
+#[derive(Clone, Copy, Debug)]
+pub struct Members {
+    /// Network namespace inode.
+    pub net: Option<u64>,
+    /// Mount namespace inode.
+    pub mnt: Option<u64>,
+}
+
+impl Members {
+    /// Whether `pid` runs in the server (its network or mount namespace).
+    pub fn contains(&self, pid: i32) -> bool {
+        (self.net.is_some() && ns_inode(pid, "net") == self.net)
+            || (self.mnt.is_some() && ns_inode(pid, "mnt") == self.mnt)
+    }
+
+    /// Every process in the server, found in /proc.
+    pub fn all(&self) -> Vec<i32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let me = std::process::id() as i32;
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != me && self.contains(pid))
+            .collect()
+    }
+
+    /// The PID of `daemon` in the server: `hint` if it still is that
+    /// daemon there, else found in /proc.
+    pub fn find(&self, daemon: Daemon, hint: Option<i32>) -> Option<i32> {
+        let is = |pid: i32| comm(pid).as_deref() == Some(daemon.comm()) && self.contains(pid);
+        if let Some(pid) = hint.filter(|&p| is(p)) {
+            return Some(pid);
+        }
+        self.all().into_iter().find(|&p| is(p))
+    }
+}
+
+/// "PID (name, state, where it waits), ..." for messages.
+pub fn describe(pids: &[i32]) -> String {
+    pids.iter()
+        .map(|&p| {
+            let state = std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| Some(s.rsplit_once(") ")?.1.chars().next()?.to_string()))
+                .unwrap_or_default();
+            let wchan = std::fs::read_to_string(format!("/proc/{p}/wchan")).unwrap_or_default();
+            format!(
+                "{p} ({} {state} {wchan})",
+                comm(p).unwrap_or_else(|| "?".into())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether `pid` still exists (a zombie counts as gone).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Send SIGTERM to `pids`, wait up to `grace` for them to go, then SIGKILL
+/// the rest and wait up to `hard`. Returns those still alive.
+pub fn end(pids: &[i32], grace: Duration, hard: Duration) -> Vec<i32> {
+    let signal_all = |sig: Signal| {
+        for &p in pids {
+            let _ = kill(Pid::from_raw(p), sig);
+        }
+    };
+    let wait = |limit: Duration| {
+        let until = Instant::now() + limit;
+        loop {
+            let left: Vec<i32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+            if left.is_empty() || Instant::now() >= until {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    signal_all(Signal::SIGTERM);
+    if wait(grace).is_empty() {
+        return Vec::new();
+    }
+    signal_all(Signal::SIGKILL);
+    wait(hard)
+}
+
+/// Socket inodes that listen (TCP) or are bound (UDP) in the current
+/// network namespace, and the TCP listeners' addresses.
+pub struct Sockets {
+    inodes: HashSet<u64>,
+    tcp_listeners: Vec<std::net::SocketAddr>,
+}
+
+impl Sockets {
+    /// Read /proc/net/{tcp,tcp6,udp,udp6} of this network namespace.
+    pub fn read() -> Sockets {
+        let mut inodes = HashSet::new();
+        let mut tcp_listeners = Vec::new();
+        for t in [procfs::net::tcp(), procfs::net::tcp6()]
+            .into_iter()
+            .flatten()
+        {
+            for e in t {
+                if e.state == procfs::net::TcpState::Listen {
+                    inodes.insert(e.inode);
+                    tcp_listeners.push(e.local_address);
+                }
+            }
+        }
+        for t in [procfs::net::udp(), procfs::net::udp6()]
+            .into_iter()
+            .flatten()
+        {
+            for e in t {
+                if e.local_address.port() != 0 {
+                    inodes.insert(e.inode);
+                }
+            }
+        }
+        Sockets {
+            inodes,
+            tcp_listeners,
+        }
+    }
+
+    /// Whether `pid` has a listening or bound socket here.
+    pub fn serves(&self, pid: i32) -> bool {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|t| {
+                t.to_str()
+                    .and_then(|s| s.strip_prefix("socket:["))
+                    .and_then(|s| s.strip_suffix(']'))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .is_some_and(|i| self.inodes.contains(&i))
+            })
+        })
+    }
+
+    /// Whether a TCP listener on `port` accepts connections to `ip`.
+    pub fn tcp_listens(&self, ip: std::net::IpAddr, port: u16) -> bool {
+        self.tcp_listeners.iter().any(|a| {
+            a.port() == port
+                && (a.ip() == ip || (a.ip().is_unspecified() && (a.is_ipv6() || ip.is_ipv4())))
+        })
+    }
+}
