@@ -148,6 +148,8 @@ pub struct Cluster {
     scratch: Scratch,
     token_ms: u32,
     sbin_extra: Option<PathBuf>,
+    /// Grace seconds of each node's own NFS server, when the nodes run one.
+    node_nfs: Option<u32>,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -166,6 +168,15 @@ impl Cluster {
     /// directory of extra programs overlaid on each node's /usr/sbin
     /// (fence agents).
     pub fn start_with(n: usize, token_ms: u32, sbin_extra: Option<PathBuf>) -> Self {
+        Self::start_full(n, token_ms, sbin_extra, None)
+    }
+
+    fn start_full(
+        n: usize,
+        token_ms: u32,
+        sbin_extra: Option<PathBuf>,
+        node_nfs: Option<u32>,
+    ) -> Self {
         assert!((1..=9).contains(&n));
         let scratch = Scratch::new("cluster");
         let tag = format!(
@@ -238,12 +249,22 @@ impl Cluster {
             scratch,
             token_ms,
             sbin_extra,
+            node_nfs: None,
         };
+        c.node_nfs = node_nfs;
         for i in 0..n {
             c.prepare(i);
             c.boot(i);
         }
         c
+    }
+
+    /// Like `start`, with each node running its own NFS server (rpcbind,
+    /// statd, mountd, nfsd with `grace` seconds of grace), as a distribution
+    /// starts it at boot: for node-wide export groups. Needs a kernel with
+    /// nfsd (the VM's).
+    pub fn start_with_nfs(n: usize, grace: u32) -> Self {
+        Self::start_full(n, 1000, None, Some(grace))
     }
 
     /// The scratch directory of the cluster.
@@ -326,6 +347,7 @@ impl Cluster {
             .env("PCMK_logfile", "/var/log/pacemaker/pacemaker.log")
             .env("PCMK_logfacility", "none")
             .env("PCMK_debug", "no")
+            .envs(self.node_nfs.map(|g| ("HANDOFF_NODE_NFS", g.to_string())))
             .args(["ip", "netns", "exec", &n.netns])
             .args([
                 "unshare",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::util::{bin_dir, have, run_ok, stdout_ok, workspace_root};
 
 /// Bumped whenever the image recipe below changes.
-const RECIPE: &str = "handoff-vm-image-v5";
+const RECIPE: &str = "handoff-vm-image-v6";
 
 /// Kernel modules the scenarios need (their dependencies come along).
 const MODULES: &[&str] = &[
@@ -27,6 +27,10 @@ const MODULES: &[&str] = &[
     "nfsd",
     "nfsv3",
     "macvlan",
+    // The host's root filesystem, for the Pacemaker scenarios.
+    "9p",
+    "9pnet_virtio",
+    "overlay",
 ];
 
 /// Host programs copied into the guest, with their libraries.
@@ -58,6 +62,7 @@ const GUEST_BINARIES: &[&str] = &[
     "nlm-locks",
     "nfs-server",
     "handoff-vmtest",
+    "handoff-node",
 ];
 
 /// 64-bit FNV-1a: a stable hash for cache keys (std's is not stable).
@@ -402,13 +407,14 @@ fn kvm_works(image: &Image, overlay: &Path) -> bool {
         return v.trim() == "yes";
     }
     let ok = Path::new("/dev/kvm").exists() && {
-        let r = boot(
+        let r = boot_machine(
             image,
             overlay,
             "kvm",
             "handoff.mode=boot",
             Duration::from_secs(60),
             None,
+            Machine::default(),
         );
         r.finished
     };
@@ -416,13 +422,24 @@ fn kvm_works(image: &Image, overlay: &Path) -> bool {
     ok
 }
 
-fn boot(
+/// How a guest boots besides its kernel and images.
+#[derive(Clone, Copy, Default)]
+struct Machine {
+    /// Share the host's root filesystem read-only (9p): the guest then
+    /// runs on it under a writable overlay (`handoff.root=host`).
+    host_root: bool,
+    /// Memory in MiB (2048 when 0).
+    memory_mib: u32,
+}
+
+fn boot_machine(
     image: &Image,
     overlay: &Path,
     accel: &'static str,
     args: &str,
     timeout: Duration,
     disks: Option<&[PathBuf]>,
+    machine: Machine,
 ) -> Run {
     let run_initrd = overlay.with_file_name(format!("run-{accel}.cpio"));
     let mut all = std::fs::read(&image.initrd).expect("base initrd");
@@ -433,16 +450,21 @@ fn boot(
         "kvm" => cmd.args(["-enable-kvm", "-cpu", "host"]),
         _ => cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
     };
-    cmd.args([
-        "-machine",
-        "pc",
-        "-m",
-        "2048",
-        "-smp",
-        "2",
-        "-nodefaults",
-        "-no-user-config",
-    ])
+    let memory = if machine.memory_mib == 0 {
+        2048
+    } else {
+        machine.memory_mib
+    };
+    cmd.args(["-machine", "pc", "-m"])
+        .arg(memory.to_string())
+        .args(["-smp", "2", "-nodefaults", "-no-user-config"]);
+    if machine.host_root {
+        cmd.args([
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+        ]);
+    }
+    cmd
     .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
     .arg("-kernel")
     .arg(&image.kernel)
@@ -544,6 +566,34 @@ pub fn run_with(
     kernel: Option<&Path>,
     extra: &[(PathBuf, &str)],
 ) -> Run {
+    run_machine(scratch, args, timeout, kernel, extra, Machine::default())
+}
+
+/// As [`run`], with the host's root filesystem as the guest's (read-only,
+/// under a writable overlay): the scenarios then use the host's own
+/// Pacemaker, corosync and pcs, with Debian's kernel and a real nfsd.
+pub fn run_on_host_root(
+    scratch: &Path,
+    args: &str,
+    timeout: Duration,
+    extra: &[(PathBuf, &str)],
+) -> Run {
+    let machine = Machine {
+        host_root: true,
+        memory_mib: 3072,
+    };
+    let args = format!("{args} handoff.root=host");
+    run_machine(scratch, &args, timeout, None, extra, machine)
+}
+
+fn run_machine(
+    scratch: &Path,
+    args: &str,
+    timeout: Duration,
+    kernel: Option<&Path>,
+    extra: &[(PathBuf, &str)],
+    machine: Machine,
+) -> Run {
     let mut image = base_image();
     let mut args = args.to_owned();
     if let Some(k) = kernel {
@@ -567,7 +617,7 @@ pub fn run_with(
             p
         })
         .collect();
-    let r = boot(&image, &ov, accel, args, timeout, Some(&disks));
+    let r = boot_machine(&image, &ov, accel, args, timeout, Some(&disks), machine);
     let _ = std::fs::write(scratch.join("console.log"), &r.log);
     r
 }

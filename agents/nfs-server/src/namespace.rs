@@ -37,9 +37,13 @@ fn ns_err(name: &str, what: impl Into<String>) -> impl FnOnce(nix::Error) -> Ser
     }
 }
 
-/// Whether `dir` is the root of a mount in this mount namespace.
+/// Whether `dir`, as a path lookup sees it, is the root of a mount. The
+/// mount table cannot tell: it also lists mounts that a later mount on a
+/// parent directory covers (a node's fresh /run over the host's).
 fn is_mount_point(dir: &Path) -> bool {
-    mountinfo::read().is_ok_and(|t| !mountinfo::at(&t, dir).is_empty())
+    use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+    statx(CWD, dir, AtFlags::STATX_DONT_SYNC, StatxFlags::BASIC_STATS)
+        .is_ok_and(|st| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
 }
 
 /// Make `dir` a mount of its own with propagation `kind`, as `ip netns`
@@ -149,16 +153,25 @@ fn furnish(name: &str, layout: &Layout<'_>) -> Result<(), ServerError> {
         None::<&str>,
     )
     .map_err(ns_err(name, "making its mounts private"))?;
-    let table = mountinfo::read().map_err(ServerError::io("reading", "/proc/self/mountinfo"))?;
-    // Deepest and newest first, so that stacked mounts go top down.
-    let mut drop: Vec<&mountinfo::Mount> = table
-        .iter()
-        .filter(|m| !kept(&m.point, layout.export))
-        .collect();
-    drop.sort_by_key(|m| (std::cmp::Reverse(m.point.components().count()), -m.id));
-    for m in drop {
-        // A parent detached earlier took this one with it: ENOENT/EINVAL.
-        let _ = umount2(&m.point, MntFlags::MNT_DETACH);
+    // Detaching a mount uncovers what it hid (a node's /run over the
+    // machine's): repeat until nothing unwanted is left or nothing moves.
+    loop {
+        let table =
+            mountinfo::read().map_err(ServerError::io("reading", "/proc/self/mountinfo"))?;
+        // Deepest and newest first, so that stacked mounts go top down.
+        let mut drop: Vec<&mountinfo::Mount> = table
+            .iter()
+            .filter(|m| !kept(&m.point, layout.export))
+            .collect();
+        drop.sort_by_key(|m| (std::cmp::Reverse(m.point.components().count()), -m.id));
+        // A parent detached earlier took the others with it: ENOENT/EINVAL.
+        let detached = drop
+            .iter()
+            .filter(|m| umount2(&m.point, MntFlags::MNT_DETACH).is_ok())
+            .count();
+        if detached == 0 {
+            break;
+        }
     }
     mount(
         Some("tmpfs"),

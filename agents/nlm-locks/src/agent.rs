@@ -93,10 +93,40 @@ fn mounted_at(dir: &Path) -> Result<Mount, NlmError> {
         .ok_or_else(|| NlmError::NotMounted(dir.to_owned()))
 }
 
-/// Devices mounted in this mount namespace (where a restart of nfsd would
-/// drop locks).
-fn mounted_devices() -> Result<Vec<Dev>, NlmError> {
-    Ok(mount_table()?.iter().map(|m| m.dev).collect())
+/// The node's export table (mountd's etab).
+fn export_table(p: &NlmParams) -> Result<Vec<etab::Entry>, NlmError> {
+    let path = p.nfs_state_dir.join("etab");
+    etab::read(&path).map_err(|source| NlmError::Io {
+        what: "reading",
+        path,
+        source,
+    })
+}
+
+/// The devices of the filesystems this node's own NFS server exports (its
+/// export table), other than `own`: a restart of that server drops their
+/// locks. Virtual NFS servers keep their exports in tables of their own and
+/// lose nothing.
+fn exported_devices(p: &NlmParams, own: Dev) -> Result<Vec<Dev>, NlmError> {
+    let entries = export_table(p)?;
+    let table = mount_table()?;
+    let mut devs: Vec<Dev> = entries
+        .iter()
+        .filter_map(|e| holder(&table, &e.path).map(|m| m.dev))
+        .filter(|d| *d != own)
+        .collect();
+    devs.sort();
+    devs.dedup();
+    Ok(devs)
+}
+
+/// The filesystem holding `path`: the deepest mount above it, the last
+/// mounted when several are stacked.
+fn holder<'a>(table: &'a [Mount], path: &Path) -> Option<&'a Mount> {
+    table
+        .iter()
+        .filter(|m| path.starts_with(&m.point))
+        .max_by_key(|m| m.point.components().count())
 }
 
 /// Check the fsid parameter against the export table, where the export is
@@ -106,12 +136,7 @@ fn resolve_fsid(p: &NlmParams, mount: &Mount) -> Result<bool, NlmError> {
     let Some(fsid) = &p.fsid else {
         return Ok(false);
     };
-    let etab_path = p.nfs_state_dir.join("etab");
-    let entries = etab::read(&etab_path).map_err(|source| NlmError::Io {
-        what: "reading",
-        path: etab_path,
-        source,
-    })?;
+    let entries = export_table(p)?;
     let listed: Vec<_> = entries
         .iter()
         .filter(|e| e.fsid().is_some_and(|f| fsid.matches(f)))
@@ -121,13 +146,7 @@ fn resolve_fsid(p: &NlmParams, mount: &Mount) -> Result<bool, NlmError> {
     }
     let table = mount_table()?;
     for e in listed {
-        // The filesystem holding the exported path: the deepest mount
-        // above it, the last mounted when several are stacked.
-        let holder = table
-            .iter()
-            .filter(|m| e.path.starts_with(&m.point))
-            .max_by_key(|m| m.point.components().count());
-        if holder.is_none_or(|m| m.dev != mount.dev) {
+        if holder(&table, &e.path).is_none_or(|m| m.dev != mount.dev) {
             return Err(NlmError::FsidElsewhere {
                 fsid: fsid.0.clone(),
                 path: e.path.clone(),
@@ -164,7 +183,8 @@ impl Agent for NlmLocks {
         match grace::in_grace() {
             Some(true) => ctx.log.info("this node's NFS server is in grace: clients can reclaim"),
             Some(false) if p.grace == Grace::Restart => {
-                let held: usize = locks::held_on(&mounted_devices()?).iter().map(|h| h.nlm).sum();
+                let others = exported_devices(p, dev)?;
+                let held: usize = locks::held_on(&others).iter().map(|h| h.nlm).sum();
                 if held > 0 {
                     return Err(NlmError::RestartWouldDrop(held).into());
                 }

@@ -59,7 +59,7 @@ pub enum NlmError {
         owners: String,
     },
     /// Restarting nfsd for a grace period would drop other exports' locks.
-    #[error("grace=restart would drop the {0} NLM lock(s) other exports hold on this node; use the kmod backend or a virtual NFS server per export")]
+    #[error("grace=restart would drop the {0} NLM lock(s) that other exports of this node's NFS server hold; give each export group a virtual NFS server (ocf:handoff:nfs-server), whose grace period is its own")]
     RestartWouldDrop(usize),
     /// Restarting nfsd failed.
     #[error("restarting nfsd for a grace period: {0}")]

@@ -108,8 +108,9 @@ pub struct NlmParams {
     /// Clients can reclaim only while the taking node is in a grace period.
     /// existing: use the one the node's NFS server is in (it has just
     /// started), else warn that clients cannot reclaim. restart: when not
-    /// in grace, restart this node's nfsd for a fresh one — refused when an
-    /// export on this node holds locks, which a restart would drop.
+    /// in grace, restart this node's nfsd for a fresh one — refused when
+    /// another export of this node's NFS server (its export table) holds
+    /// locks, which a restart would drop.
     #[param(
         short = "Grace period on the taking node",
         default = "existing",

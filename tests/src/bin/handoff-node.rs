@@ -92,6 +92,41 @@ fn stop(mut child: Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// The node's own NFS server, as a distribution starts it at boot (for the
+/// node-wide export groups): rpcbind, statd, mountd and nfsd with `grace`
+/// seconds of grace and lease, in the node's namespaces.
+fn start_nfs_server(grace: &str, d: &Path) {
+    for sub in ["sm", "sm.bak", "v4recovery"] {
+        fs::create_dir_all(Path::new("/var/lib/nfs").join(sub)).ok();
+    }
+    if let Err(e) = mount(
+        Some("nfsd"),
+        "/proc/fs/nfsd",
+        Some("nfsd"),
+        MsFlags::empty(),
+        None::<&str>,
+    ) {
+        eprintln!("nfsd filesystem: {e}");
+    }
+    for f in ["nfsv4gracetime", "nfsv4leasetime"] {
+        fs::write(Path::new("/proc/fs/nfsd").join(f), grace).ok();
+    }
+    for (program, args) in [
+        ("rpcbind", &["-w"][..]),
+        ("rpc.statd", &["--no-notify"][..]),
+        ("rpc.mountd", &[][..]),
+        ("rpc.nfsd", &["8"][..]),
+    ] {
+        let log = d.join(format!("log/{program}.log"));
+        let ok = spawn_logged(program, args, &log)
+            .wait()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("{program} failed; see {}", log.display());
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, name, dir, provider, rest @ ..] = args.as_slice() else {
@@ -160,6 +195,9 @@ fn main() {
     blocked.add(Signal::SIGCHLD);
     blocked.thread_block().expect("block signals");
 
+    if let Ok(grace) = std::env::var("HANDOFF_NODE_NFS") {
+        start_nfs_server(&grace, &d);
+    }
     let corosync = spawn_logged("corosync", &["-f"], &d.join("log/corosync.stdout"));
     let up = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(50));

@@ -4,7 +4,9 @@
 //! double-fork), prints `HANDOFF-CHECK` and `HANDOFF-METRIC` lines on the
 //! console for the host, and powers off.
 
+pub mod cluster;
 pub mod folocks;
+pub mod hostroot;
 pub mod lockc;
 pub mod report;
 pub mod scenarios;
@@ -91,6 +93,11 @@ pub fn main() {
 fn init() {
     early_mounts();
     load_modules();
+    if cmdline("handoff.root").as_deref() == Some("host") {
+        if let Err(e) = hostroot::enter() {
+            report::check("setup: the guest runs on the host's root", false, e);
+        }
+    }
     std::env::set_var("PATH", "/handoff/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     println!(
         "HANDOFF-BOOTED {}",

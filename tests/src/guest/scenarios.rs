@@ -44,7 +44,7 @@ pub(super) struct Group {
     pub(super) mnt: &'static str,
 }
 
-const A: Group = Group {
+pub(super) const A: Group = Group {
     id: "a",
     dev: "/dev/vda",
     dir: "/srv/a",
@@ -53,7 +53,7 @@ const A: Group = Group {
     fsid: "1",
     mnt: "/mnt/a",
 };
-const B: Group = Group {
+pub(super) const B: Group = Group {
     id: "b",
     dev: "/dev/vdb",
     dir: "/srv/b",
@@ -971,6 +971,13 @@ fn kmod_unload() {
 /// Run the named scenarios (comma-separated) in order.
 pub fn run_all(list: &str) {
     std::env::set_var("PATH", PATH);
+    // The Pacemaker scenarios build their own topology (a cluster).
+    if list == "cluster" {
+        if let Err(p) = std::panic::catch_unwind(super::cluster::run) {
+            check("cluster: ran to the end", false, panic_text(&p));
+        }
+        return;
+    }
     let mut world = match std::panic::catch_unwind(World::new) {
         Ok(w) => w,
         Err(p) => {

@@ -120,6 +120,34 @@ impl Host {
         h
     }
 
+    /// A host whose network is the existing namespace `netns` (a cluster's
+    /// switch, say), with mount and UTS namespaces of its own.
+    pub fn in_netns(name: &str, netns: &str, addr: &str) -> Host {
+        let child = Command::new("ip")
+            .args(["netns", "exec", netns, "unshare", "--mount", "--uts"])
+            .args(["--propagation", "private", "--"])
+            .args(["/handoff/bin/handoff-vmtest", "--hold", name])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare");
+        let ready = wait_for(Duration::from_secs(10), || {
+            std::path::Path::new(&format!("/tmp/ready-{name}")).exists()
+        });
+        assert!(ready.is_some(), "{name} did not come up");
+        // ip netns exec forks: the holder is the child of its child.
+        let pid = wait_for(Duration::from_secs(5), || {
+            holder_pid(child.id(), name).is_some()
+        })
+        .and_then(|_| holder_pid(child.id(), name))
+        .expect("the holder's PID");
+        Host {
+            name: name.to_owned(),
+            addr: addr.to_owned(),
+            pid,
+            holder: child,
+        }
+    }
+
     /// A command run in the host's namespaces.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("nsenter");
@@ -206,6 +234,28 @@ impl Host {
         self.ok(&["rpcbind", "-w"]);
         self.ok(&["rpc.statd", "--no-notify"]);
     }
+}
+
+/// The PID of the `--hold NAME` process started under `parent`.
+fn holder_pid(parent: u32, name: &str) -> Option<u32> {
+    let mut todo = vec![parent];
+    while let Some(p) = todo.pop() {
+        let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args
+            .windows(2)
+            .any(|w| w[0] == b"--hold" && w[1] == name.as_bytes())
+        {
+            return Some(p);
+        }
+        let kids =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        todo.extend(
+            kids.split_whitespace()
+                .filter_map(|k| k.parse::<u32>().ok()),
+        );
+    }
+    None
 }
 
 /// The guest's bridge (its root namespace is the switch).

@@ -447,12 +447,12 @@ pub fn run(w: &mut World) {
         format!("{b_errors} on VB, {c_errors} on VC"),
     );
     // A grace period would hold new locks back for 20 s. Under emulation
-    // the other exports' clients see one pause of about 1.5 s when VA's
-    // namespace is torn down (lockd idle meanwhile: the delay is on the
-    // network path); it is reported, and bounded here.
+    // the other exports' clients sometimes see one pause of 1.5 to 6 s when
+    // VA's namespace is torn down (lockd idle meanwhile: the delay is on
+    // the network path); it is reported, and bounded here.
     check(
-        "vservers: VB's and VC's clients were never held back like a grace period (< 5 s)",
-        b_max < 5000.0 && c_max < 5000.0,
+        "vservers: VB's and VC's clients were never held back like a grace period (< 10 s)",
+        b_max < 10_000.0 && c_max < 10_000.0,
         format!("VB {b_max:.1} ms, VC {c_max:.1} ms"),
     );
     for (name, params) in members(&VA) {
