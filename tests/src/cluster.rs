@@ -376,7 +376,9 @@ impl Cluster {
         let unshare_pid = child.id();
         let alive = n.dir.join("alive");
         let mut init_pid = 0;
-        let up = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        // Under emulation, with the node's own NFS server to start first,
+        // a node takes seconds to come up.
+        let up = wait_until(Duration::from_secs(60), Duration::from_millis(20), || {
             init_pid =
                 fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
                     .ok()
@@ -386,9 +388,10 @@ impl Cluster {
         });
         assert!(
             up,
-            "node {} did not start; see {}",
+            "node {} did not start; its {}:\n{}",
             n.name,
-            n.dir.join("init.log").display()
+            n.dir.join("init.log").display(),
+            fs::read_to_string(n.dir.join("init.log")).unwrap_or_default()
         );
         let n = &mut self.nodes[i];
         n.unshare = Some(child);

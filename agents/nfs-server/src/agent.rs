@@ -172,6 +172,16 @@ fn shut_down(ctx: &Ctx, m: &Members) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// After nfsd stopped: make lockd serve the requests the kernel may have
+/// left waiting for the node's other servers (see vserver::lockd).
+fn wake_lockd(ctx: &Ctx, server: &Server, node: &vserver::Node) {
+    let budget = (ctx.deadline.remaining() / 4).min(Duration::from_secs(2));
+    match vserver::lockd::wake(node.net(), &server.name, budget) {
+        Ok(via) => ctx.log.info(format!("woke lockd through {via}")),
+        Err(why) => ctx.log.info(format!("lockd not woken: {why}")),
+    }
+}
+
 /// Put back the client records a shutdown saved aside, if it was cut
 /// short before it could.
 fn restore_records(state: &Path) -> std::io::Result<()> {
@@ -428,6 +438,7 @@ impl Agent for NfsServer {
             nfsd::flush_caches();
             back(&server, &node)?;
             stopped?;
+            wake_lockd(ctx, &server, &node);
         }
         if let Some(dev) = mounted_dev(p.directory.as_path()) {
             let held = locks::held_on(&[dev]).remove(0);

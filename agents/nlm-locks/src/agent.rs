@@ -190,6 +190,15 @@ impl Agent for NlmLocks {
                 }
                 let n = grace::restart_nfsd()?;
                 ctx.log.info(format!("restarted nfsd ({n} threads) for a fresh grace period: clients can reclaim"));
+                // The stop half of the restart can leave the virtual
+                // servers' lock requests unserved (see vserver::lockd).
+                let woken = std::fs::File::open("/proc/self/ns/net")
+                    .map_err(|e| e.to_string())
+                    .and_then(|net| vserver::lockd::wake(&net, "", Duration::from_secs(2)));
+                match woken {
+                    Ok(via) => ctx.log.info(format!("woke lockd through {via}")),
+                    Err(why) => ctx.log.info(format!("lockd not woken: {why}")),
+                }
             }
             Some(false) => ctx.log.warn(
                 "this node's NFS server is not in grace: the export's clients cannot reclaim their locks here \

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use nix::sched::{setns, CloneFlags};
 use ocf::{Logger, ParamValue};
 
+pub mod lockd;
+
 /// Where `ip netns` keeps named network namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
 /// Where nfs-server keeps the other namespaces of each server. It is a
@@ -166,6 +168,11 @@ impl Node {
     /// The node's mount namespace.
     pub fn mnt(&self) -> &File {
         &self.mnt
+    }
+
+    /// The node's network namespace.
+    pub fn net(&self) -> &File {
+        &self.net
     }
 
     /// Return to them.

@@ -294,6 +294,18 @@ fn verify(client: &Host, g: &Group) -> Done {
 }
 
 /// Every node's own logs, for a failure's reader.
+/// What the kernel's tasks waited on, when another export's client paused
+/// for a second or more.
+fn pause_report(sampler: sys::Sampler, max_ms: f64) {
+    let waits = sampler.finish();
+    if max_ms >= 1000.0 {
+        note(format!(
+            "tasks waiting during the pause:\n{}",
+            waits.join("\n")
+        ));
+    }
+}
+
 fn dump_logs(c: &Cluster) {
     for n in &c.nodes {
         let out = n.output("crm_mon", &["-1"]);
@@ -417,6 +429,7 @@ pub fn run() {
     // 1. pcs resource move export_a n2.
     let on_b = Loop::on(&client, b.mnt, "cb");
     let on_c = Loop::on(&client, cc.mnt, "cc");
+    let sampler = sys::Sampler::start();
     std::thread::sleep(Duration::from_millis(500));
     let since = SystemTime::now();
     let t = Instant::now();
@@ -451,12 +464,20 @@ pub fn run() {
     );
     let (b_errors, b_max) = summary("move_b", &on_b.finish());
     let (c_errors, c_max) = summary("move_c", &on_c.finish());
-    // Not zero: under emulation every lockd of the kernel pauses for 1.5 to
-    // 6 s while a stopped server's network namespace is torn down (one
-    // kernel plays both nodes here). The bound tells that from a grace period.
+    pause_report(sampler, b_max.max(c_max));
+    // Without nfs-server waking lockd after nfsd stopped, B and C paused
+    // 1.5 to 6 s here (see vserver::lockd); what is left is emulation.
     check(
-        "cluster: B's and C's clients saw no failed lock operation and no grace period (< 10 s; grace is 20 s)",
-        b_errors == 0 && c_errors == 0 && b_max < 10_000.0 && c_max < 10_000.0,
+        "cluster: n1's nfs-server woke lockd after A's nfsd stopped",
+        c.node("n1")
+            .pacemaker_log()
+            .lines()
+            .any(|l| l.contains("nfs-server(a_server)") && l.contains("woke lockd through")),
+        "",
+    );
+    check(
+        "cluster: B's and C's clients saw no failed lock operation and no pause of 5 s or more",
+        b_errors == 0 && c_errors == 0 && b_max < 5000.0 && c_max < 5000.0,
         format!("B {b_errors} errors, slowest {b_max:.0} ms; C {c_errors} errors, slowest {c_max:.0} ms"),
     );
     check_order(&c, (a, &VIRTUAL_MEMBERS), ("n1", "n2"), since, "move");
@@ -469,6 +490,7 @@ pub fn run() {
 
     // 2. pcs node standby n2: A, C and N come to n1; B does not move.
     let on_b = Loop::on(&client, b.mnt, "sb");
+    let sampler = sys::Sampler::start();
     std::thread::sleep(Duration::from_millis(500));
     let since = SystemTime::now();
     let t = Instant::now();
@@ -500,10 +522,11 @@ pub fn run() {
         ),
     );
     let (b_errors, b_max) = summary("standby_b", &on_b.finish());
+    pause_report(sampler, b_max);
     check(
-        "cluster: B never moves and its client sees no failure and no grace period (< 10 s; grace is 20 s)",
+        "cluster: B never moves and its client sees no failure and no pause of 5 s or more",
         b_errors == 0
-            && b_max < 10_000.0
+            && b_max < 5000.0
             && c.location("b_vip").as_deref() == Some("n1")
             && locks_on(b_dev) >= 1,
         format!("{b_errors} errors, slowest {b_max:.0} ms"),

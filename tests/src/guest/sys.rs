@@ -156,3 +156,81 @@ pub fn locks_on(dev: (u32, u32)) -> usize {
         .filter(|l| (l.devmaj, l.devmin) == dev)
         .count()
 }
+
+/// Samples, every 100 ms until told to stop, of the kernel stacks of the
+/// tasks that wait uninterruptibly and of lockd: what to look at when
+/// another export's client was slowed during a move.
+pub struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    job: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Sampler {
+    /// Start sampling in a thread.
+    pub fn start() -> Sampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        // sunrpc's debugfs lists each RPC client's pending tasks.
+        if !Path::new("/sys/kernel/debug/sunrpc").exists() {
+            let _ = Command::new("mount")
+                .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
+                .status();
+        }
+        let job = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+                for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let p = e.path();
+                    let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+                    let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+                    let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+                    if state == Some('D') || comm.trim() == "lockd" {
+                        let stack = std::fs::read_to_string(p.join("stack")).unwrap_or_default();
+                        let top: Vec<&str> = stack.lines().take(6).collect();
+                        seen.push(format!(
+                            "{now} {} {} {state:?}: {}",
+                            p.display(),
+                            comm.trim(),
+                            top.join(" < ")
+                        ));
+                    }
+                }
+                seen.extend(rpc_tasks().into_iter().map(|t| format!("{now} rpc {t}")));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            seen
+        });
+        Sampler { stop, job }
+    }
+
+    /// Stop, and the samples taken.
+    pub fn finish(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.job.join().unwrap_or_default()
+    }
+}
+
+/// The RPC tasks in flight, each with its client's server address and
+/// transport state (empty without CONFIG_SUNRPC_DEBUG).
+fn rpc_tasks() -> Vec<String> {
+    let mut out = Vec::new();
+    let dir = Path::new("/sys/kernel/debug/sunrpc/rpc_clnt");
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let tasks = std::fs::read_to_string(e.path().join("tasks")).unwrap_or_default();
+        if tasks.trim().is_empty() {
+            continue;
+        }
+        let info = std::fs::read_to_string(e.path().join("xprt/info")).unwrap_or_default();
+        let xprt: Vec<&str> = info.lines().map(str::trim).collect();
+        for t in tasks.lines() {
+            out.push(format!(
+                "clnt {} [{}]: {}",
+                e.file_name().to_string_lossy(),
+                xprt.join(" "),
+                t.trim()
+            ));
+        }
+    }
+    out
+}

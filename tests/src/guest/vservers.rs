@@ -191,51 +191,6 @@ fn summary(name: &str, d: &serde_json::Value) -> (u64, f64) {
     (errors, max)
 }
 
-/// Samples, every 100 ms until told to stop, of the kernel stacks of the
-/// tasks that wait uninterruptibly: what to look at when another export's
-/// client was slowed during a move.
-struct Sampler {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    job: std::thread::JoinHandle<Vec<String>>,
-}
-
-impl Sampler {
-    fn start() -> Sampler {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let job = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-                for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    let p = e.path();
-                    let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
-                    let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-                    let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
-                    if state == Some('D') || comm.trim() == "lockd" {
-                        let stack = std::fs::read_to_string(p.join("stack")).unwrap_or_default();
-                        let top: Vec<&str> = stack.lines().take(6).collect();
-                        seen.push(format!(
-                            "{now} {} {} {state:?}: {}",
-                            p.display(),
-                            comm.trim(),
-                            top.join(" < ")
-                        ));
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            seen
-        });
-        Sampler { stop, job }
-    }
-
-    fn finish(self) -> Vec<String> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.job.join().unwrap_or_default()
-    }
-}
-
 /// Kernel stacks of the processes that wait in the kernel, for a log.
 fn stacks() -> String {
     let mut out = String::new();
@@ -368,7 +323,7 @@ pub fn run(w: &mut World) {
     let on_b = Loop::on(&w.client, VB.mnt, "vb");
     let on_c = Loop::on(&w.client, VC.mnt, "vc");
     std::thread::sleep(Duration::from_millis(500));
-    let sampler = Sampler::start();
+    let sampler = sys::Sampler::start();
     let t0 = Instant::now();
     let release = std::thread::scope(|scope| {
         let node1 = &w.node1;
@@ -446,13 +401,12 @@ pub fn run(w: &mut World) {
         b_errors == 0 && c_errors == 0,
         format!("{b_errors} on VB, {c_errors} on VC"),
     );
-    // A grace period would hold new locks back for 20 s. Under emulation
-    // the other exports' clients sometimes see one pause of 1.5 to 6 s when
-    // VA's namespace is torn down (lockd idle meanwhile: the delay is on
-    // the network path); it is reported, and bounded here.
+    // A grace period would hold new locks back for 20 s. Before
+    // nfs-server woke lockd after stopping nfsd, VB and VC sometimes paused
+    // 1.5 to 6 s here (see vserver::lockd).
     check(
-        "vservers: VB's and VC's clients were never held back like a grace period (< 10 s)",
-        b_max < 10_000.0 && c_max < 10_000.0,
+        "vservers: VB's and VC's clients were never held back (no pause of 5 s or more)",
+        b_max < 5000.0 && c_max < 5000.0,
         format!("VB {b_max:.1} ms, VC {c_max:.1} ms"),
     );
     for (name, params) in members(&VA) {
