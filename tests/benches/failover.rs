@@ -26,10 +26,10 @@ struct Group {
     label: &'static str,
     vip: &'static str,
     /// (resource suffix, agent, parameters) in start order.
-    members: fn(&str, &str, &str) -> Members,
+    members: fn(&str, &str, &str, usize) -> Members,
 }
 
-fn handoff(dev: &str, dir: &str, vip: &str) -> Members {
+fn handoff(dev: &str, dir: &str, vip: &str, fsid: usize) -> Members {
     vec![
         (
             "fs",
@@ -45,7 +45,7 @@ fn handoff(dev: &str, dir: &str, vip: &str) -> Members {
             "ocf:handoff:export".into(),
             vec![
                 format!("directory={dir}"),
-                "fsid=1".into(),
+                format!("fsid={fsid}"),
                 "clientspec=192.0.2.0/24".into(),
             ],
         ),
@@ -63,15 +63,15 @@ fn handoff(dev: &str, dir: &str, vip: &str) -> Members {
 
 /// handoff without the vip's duplicate-address guard (the 100 ms probe that
 /// IPaddr2 does not make), to compare like with like.
-fn handoff_unguarded(dev: &str, dir: &str, vip: &str) -> Members {
-    let mut m = handoff(dev, dir, vip);
+fn handoff_unguarded(dev: &str, dir: &str, vip: &str, fsid: usize) -> Members {
+    let mut m = handoff(dev, dir, vip, fsid);
     if let Some((_, _, params)) = m.last_mut() {
         params.push("duplicate_check=false".into());
     }
     m
 }
 
-fn clusterlabs(dev: &str, dir: &str, vip: &str) -> Members {
+fn clusterlabs(dev: &str, dir: &str, vip: &str, fsid: usize) -> Members {
     vec![
         (
             "fs",
@@ -87,7 +87,7 @@ fn clusterlabs(dev: &str, dir: &str, vip: &str) -> Members {
             "ocf:heartbeat:exportfs".into(),
             vec![
                 format!("directory={dir}"),
-                "fsid=1".into(),
+                format!("fsid={fsid}"),
                 "clientspec=192.0.2.0/24".into(),
                 "options=rw".into(),
             ],
@@ -133,7 +133,7 @@ const GROUPS: [Group; 4] = [
 
 fn create(c: &Cluster, g: &Group, fsid: usize, dev: &str, dir: &str, node: &str) {
     let grp = format!("g_{}", g.name);
-    for (suffix, agent, params) in (g.members)(dev, dir, g.vip) {
+    for (suffix, agent, params) in (g.members)(dev, dir, g.vip, fsid) {
         let mut args = vec![
             "resource".to_owned(),
             "create".into(),
@@ -141,11 +141,6 @@ fn create(c: &Cluster, g: &Group, fsid: usize, dev: &str, dir: &str, node: &str)
             agent,
         ];
         args.extend(params);
-        if suffix == "export" {
-            // Exports on one node need their own fsids.
-            args.retain(|a| !a.starts_with("fsid="));
-            args.push(format!("fsid={fsid}"));
-        }
         args.extend(["op", "monitor", "interval=10s", "--group", &grp].map(String::from));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         c.any().pcs(&args);
@@ -253,6 +248,7 @@ fn main() {
             .display()
             .to_string();
         let node = if g.name == "other" { "n2" } else { "n1" };
+        // Exports on one node need their own fsids.
         create(&c, g, 11 + i, &d.dev(), &dir, node);
     }
     for g in &GROUPS {

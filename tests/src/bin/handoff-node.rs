@@ -111,12 +111,8 @@ fn start_nfs_server(grace: &str, d: &Path) {
     for f in ["nfsv4gracetime", "nfsv4leasetime"] {
         fs::write(Path::new("/proc/fs/nfsd").join(f), grace).ok();
     }
-    for (program, args) in [
-        ("rpcbind", &["-w"][..]),
-        ("rpc.statd", &["--no-notify"][..]),
-        ("rpc.mountd", &[][..]),
-        ("rpc.nfsd", &["8"][..]),
-    ] {
+    for argv in handoff_tests::guest::topo::NFS_SERVER {
+        let [program, args @ ..] = argv else { continue };
         let log = d.join(format!("log/{program}.log"));
         let ok = spawn_logged(program, args, &log)
             .wait()

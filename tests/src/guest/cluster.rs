@@ -54,10 +54,6 @@ const NODEWIDE: Group = Group {
 const VIRTUAL_MEMBERS: [&str; 4] = ["fs", "server", "export", "vip"];
 const NODEWIDE_MEMBERS: [&str; 4] = ["fs", "locks", "export", "vip"];
 
-fn group(id: &str) -> &'static Group {
-    &GROUPS.iter().find(|(g, _)| g.id == id).expect("group").0
-}
-
 /// The configuration a user types (the README's commands, one group per
 /// export with its own virtual NFS server), as pcs argument lists. The VM
 /// test runs them with `pcs -f` on the host, where pcs starts in a fraction
@@ -388,7 +384,7 @@ pub fn run() {
             "vers=3,proto=tcp",
         ]);
     }
-    let (a, b, cc, n) = (group("a"), group("b"), group("c"), &NODEWIDE);
+    let (a, b, cc, n) = (&A, &B, &C, &NODEWIDE);
     let wrote = client.run_for(
         &[
             "/handoff/bin/handoff-vmtest",

@@ -209,10 +209,9 @@ impl Host {
     /// of grace (0: the kernel's defaults, 90 s).
     pub fn start_nfs_server(&self, grace: u32) {
         self.set_grace(grace);
-        self.ok(&["rpcbind", "-w"]);
-        self.ok(&["rpc.statd", "--no-notify"]);
-        self.ok(&["rpc.mountd"]);
-        self.ok(&["rpc.nfsd", "8"]);
+        for argv in NFS_SERVER {
+            self.ok(argv);
+        }
     }
 
     /// Set the grace and lease times the next nfsd start uses.
@@ -235,6 +234,15 @@ impl Host {
         self.ok(&["rpc.statd", "--no-notify"]);
     }
 }
+
+/// A node-wide NFS server's daemons, in start order, as a distribution
+/// starts them at boot (statd without notifying: the tests send SM_NOTIFY).
+pub const NFS_SERVER: [&[&str]; 4] = [
+    &["rpcbind", "-w"],
+    &["rpc.statd", "--no-notify"],
+    &["rpc.mountd"],
+    &["rpc.nfsd", "8"],
+];
 
 /// The PID of the `--hold NAME` process started under `parent`.
 fn holder_pid(parent: u32, name: &str) -> Option<u32> {
