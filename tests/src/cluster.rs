@@ -487,6 +487,35 @@ impl Cluster {
             self.location(rsc).as_deref() == node
         })
     }
+
+    /// Wait until a resource runs on `node`, for as long as the cluster
+    /// makes progress: false once crm_mon showed no change for `stall`
+    /// (nothing started, stopped or failed), or after an hour. A slower
+    /// machine takes longer but keeps moving, so it waits longer.
+    pub fn wait_location_progress(&self, rsc: &str, node: &str, stall: Duration) -> bool {
+        let cap = std::time::Instant::now() + Duration::from_secs(3600);
+        let mut last = String::new();
+        let mut changed = std::time::Instant::now();
+        loop {
+            let xml = self.any().crm_mon_xml();
+            if resource_node(&xml, rsc).as_deref() == Some(node) {
+                return true;
+            }
+            // The state of every resource and node, without the clock.
+            let state: String = xml
+                .lines()
+                .filter(|l| !l.contains("<last_update "))
+                .collect();
+            if state != last {
+                last = state;
+                changed = std::time::Instant::now();
+            }
+            if changed.elapsed() >= stall || std::time::Instant::now() >= cap {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 /// Whether crm_mon XML shows a node online.

@@ -37,12 +37,33 @@ pub fn agent_bin(name: &str) -> PathBuf {
     p
 }
 
-/// True when running as root; otherwise prints why the test is skipped.
+/// Whether a skip must fail the run: under CI (`CI=true`, as CI systems
+/// set it, or `HANDOFF_NO_SKIP=1`), so that a suite that could not run
+/// never shows as passed.
+pub fn no_skips() -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    set("CI") || set("HANDOFF_NO_SKIP")
+}
+
+/// Skip the calling test, loudly: a line `SKIPPED test: why` on a
+/// developer's machine (ci/test counts them), a failure under CI.
+#[track_caller]
+pub fn skip(test: &str, why: &str) {
+    if no_skips() {
+        panic!("{test} could not run, and CI does not skip: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// True when running as root; otherwise skips (see [`skip`]).
 pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    eprintln!("SKIPPED {test}: needs root (namespaces, loop devices, mounts); run the suite as root, e.g. sudo ci/test");
+    skip(
+        test,
+        "needs root (namespaces, loop devices, mounts); run the suite as root, e.g. sudo ci/test",
+    );
     false
 }
 
@@ -65,7 +86,10 @@ pub fn have(program: &str, test: &str) -> bool {
             .iter()
             .any(|d| Path::new(d).join(program).exists());
     if !found {
-        eprintln!("SKIPPED {test}: {program} is not installed (ci/deps installs it)");
+        skip(
+            test,
+            &format!("{program} is not installed (ci/deps installs it)"),
+        );
     }
     found
 }

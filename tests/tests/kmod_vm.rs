@@ -21,9 +21,9 @@ fn ci_kernel(args: &[&str]) -> Option<PathBuf> {
         .expect("ci/kernel runs");
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(3) {
-        eprintln!(
-            "SKIPPED kmod_in_a_vm: {}",
-            err.lines().last().unwrap_or("ci/kernel cannot build")
+        handoff_tests::util::skip(
+            "kmod_in_a_vm",
+            err.lines().last().unwrap_or("ci/kernel cannot build"),
         );
         return None;
     }

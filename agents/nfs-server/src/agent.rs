@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nsm::reclaim::{Expect, LockdGrace, LOCKD_GRACE_MAX};
 use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
-use systables::{locks, mountinfo};
+use systables::locks::{self, Dev};
+use systables::mountinfo;
 use vserver::Server;
 
 use crate::daemons::{self, Daemon, Members, Sockets};
@@ -21,18 +23,22 @@ const INFO: AgentInfo = AgentInfo {
     name: "nfs-server",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "A virtual NFS server for one export group",
-    longdesc: "Runs an NFSv3 server of its own for one export group, in namespaces of its own on \
-this node: a network namespace (/run/netns/NAME) whose interface is a macvlan on the node's \
-network, a mount namespace whose /var/lib/nfs is a directory on the exported filesystem (so \
-statd's client records, the export table and the NSM state number move with the export), and \
-a UTS namespace named after it. Inside run rpcbind, rpc.statd, rpc.mountd and nfsd with its \
-lockd. The group reads fs, nfs-server, export (nfs_server=NAME), vip (network_namespace=NAME).\n\n\
+    longdesc: "Runs an NFS server of its own (NFSv3 and NFSv4.1/4.2 by default) for one export \
+group, in namespaces of its own on this node: a network namespace (/run/netns/NAME) whose \
+interface is a macvlan on the node's network, a mount namespace whose /var/lib/nfs is a \
+directory on the exported filesystem (so statd's client records, nfsdcld's NFSv4 client \
+database, the export table and the NSM state number move with the export), and a UTS namespace \
+named after it (so the NFSv4 server scope is the same on every node). Inside run rpcbind, \
+rpc.statd, rpc.mountd, nfsdcld and nfsd with its lockd. The group reads fs, nfs-server, export \
+(nfs_server=NAME), vip (network_namespace=NAME).\n\n\
 Because nfsd, lockd and their grace period belong to a network namespace, a start opens a \
-grace period for this export alone: its clients, told by SM_NOTIFY from the virtual IP once \
-it is up, reclaim their locks, and no other export on the node waits. Stop ends statd first \
-(so that its records survive), stops nfsd (whose lockd releases this server's locks and no \
-other's), checks that no NLM lock of the exported filesystem remains, ends every process left \
-in the namespaces and removes them, so that nothing on the node holds the filesystem any more.",
+grace period for this export alone: once the virtual IP is up, its NFSv3 clients are told by \
+SM_NOTIFY and its NFSv4 clients reconnect, and they reclaim their locks and opens within \
+grace_time; the grace ends as soon as every client is back, and no other export on the node \
+waits. Stop stops nfsd while statd still runs (whose lockd releases this server's locks and \
+no other's, and nfsd its NFSv4 state), keeps the client records on the export, checks that no \
+lock of the exported filesystem held for a client remains, ends every process left in the \
+namespaces and removes them, so that nothing on the node holds the filesystem any more.",
     actions: &[
         ActionSpec::new("start", 60),
         ActionSpec::new("stop", 60),
@@ -104,7 +110,7 @@ fn hosts_file(p: &ServerParams) -> String {
 fn prepare_state(p: &ServerParams) -> Result<(), ServerError> {
     let state = p.state_path();
     restore_records(&state).map_err(ServerError::io("restoring the client records in", &state))?;
-    for d in ["sm", "sm.bak", "v4recovery"] {
+    for d in ["sm", "sm.bak", "nfsdcld"] {
         let dir = state.join(d);
         std::fs::create_dir_all(&dir).map_err(ServerError::io("creating", &dir))?;
     }
@@ -206,7 +212,7 @@ fn wait_serving(server: &Server, d: Daemon, pid: i32, until: Instant) -> Result<
         }
         let ready = match d {
             Daemon::Rpcbind => Path::new("/run/rpcbind.sock").exists(),
-            _ => Sockets::read().serves(pid),
+            _ => d.serving(pid, &Sockets::read()),
         };
         if ready {
             return Ok(());
@@ -222,15 +228,26 @@ fn wait_serving(server: &Server, d: Daemon, pid: i32, until: Instant) -> Result<
     }
 }
 
-/// Inside the server (`m`: its members, read before entering): start what
-/// is not running. Returns the number of clients recorded when nfsd (and
-/// with it a grace period) started now, None when it was running.
+/// What a start that started nfsd (and with it a grace period) hands to
+/// its helper.
+struct Opened {
+    /// Clients statd recorded.
+    clients: usize,
+    /// What comes back over NLM.
+    expect: Expect,
+}
+
+/// Inside the server (`m`: its members, read before entering; `dev`: the
+/// export's device; `setting`: lockd's grace, opened in the node): start
+/// what is not running. Returns what the helper needs when nfsd (and with
+/// it a grace period) started now, None when it was running.
 fn start_inside(
     ctx: &Ctx,
     p: &ServerParams,
-    server: &Server,
-    m: &Members,
-) -> Result<Option<usize>, ServerError> {
+    (server, m): (&Server, &Members),
+    dev: Dev,
+    setting: Option<&LockdGrace>,
+) -> Result<Option<Opened>, ServerError> {
     let until = Instant::now()
         + ctx
             .deadline
@@ -258,39 +275,69 @@ fn start_inside(
         }
     }
     save_pids(ctx, &pids);
-    if nfsd::threads().unwrap_or(0) == 0 {
-        nfsd::start(p.threads.0, p.grace_time.0, p.lease_time.0).map_err(|why| {
-            ServerError::Daemon {
-                name: server.name.clone(),
-                daemon: "nfsd",
-                why,
-            }
-        })?;
-        ctx.log.info(format!(
-            "nfsd started with {} threads: a {} s grace period for this server alone",
-            p.threads.0, p.grace_time.0
-        ));
-        return Ok(Some(nsm::records(Path::new("/var/lib/nfs"))));
+    if nfsd::threads().unwrap_or(0) > 0 {
+        return Ok(None);
     }
-    Ok(None)
+    let state = Path::new("/var/lib/nfs");
+    // A clean release's record holds for this start only.
+    let released = nsm::reclaim::take_release(state);
+    let clients = nsm::records(state);
+    let expect = Expect::from(dev, clients, released);
+    let held = setting.map(|s| s.hold(LOCKD_GRACE_MAX)).transpose();
+    if let Err(e) = &held {
+        ctx.log.warn(format!(
+            "cannot set lockd's grace for this start ({e}): NFSv3 clients get the node's setting"
+        ));
+    }
+    let started = nfsd::start(&nfsd::Start {
+        threads: p.threads.0,
+        versions: &p.versions,
+        grace: grace::kernel_grace(p.grace_time.0),
+        lease: p.lease_time.0,
+        scope: &server.name,
+    });
+    drop(held);
+    let method = started.map_err(|why| ServerError::Daemon {
+        name: server.name.clone(),
+        daemon: "nfsd",
+        why,
+    })?;
+    let cld = pids
+        .iter()
+        .find(|(d, _)| *d == Daemon::Nfsdcld)
+        .map(|(_, p)| *p);
+    // The kernel asks nfsdcld while nfsd starts: it has its pipe open now.
+    // Without it NFSv4's long grace could not be ended early.
+    if !cld.is_some_and(daemons::tracking) && !nfsd::v4_grace_ended() {
+        return Err(ServerError::NoTracking(server.name.clone()));
+    }
+    ctx.log.info(format!(
+        "nfsd started through {method} with {} threads, NFS {}, scope {}: a grace period for this server alone, until its {clients} recorded client(s) reclaimed or {} s after they are told",
+        p.threads.0, p.versions, server.name, p.grace_time.0
+    ));
+    Ok(Some(Opened { clients, expect }))
 }
 
 /// Start the helper that notifies the clients once the virtual IP is up
 /// and ends the grace period (it enters the server itself).
-fn spawn_helper(ctx: &Ctx, p: &ServerParams, clients: usize) {
+fn spawn_helper(ctx: &Ctx, p: &ServerParams, opened: &Opened) {
     let helper = ctx.state("helper");
     ocf::helper::stop(grace::FLAG, &helper);
-    let args = grace::args(
-        &ctx.instance,
-        &p.name.0,
-        p.ip,
-        p.notify_name(),
-        p.grace_time.0,
-    );
-    match ocf::helper::spawn(grace::FLAG, args, &helper) {
+    let job = grace::Job {
+        instance: ctx.instance.clone(),
+        server: p.name.0.clone(),
+        ip: p.ip,
+        notify_name: p.notify_name().to_owned(),
+        grace_secs: p.grace_time.0,
+        expect: opened.expect,
+        threads: p.threads.0,
+        versions: p.versions.clone(),
+        lease_secs: p.lease_time.0,
+    };
+    match ocf::helper::spawn(grace::FLAG, job.to_args(), &helper) {
         Ok(pid) => ctx.log.info(format!(
-            "helper {pid} notifies the {clients} recorded client(s) once {} is up",
-            p.ip
+            "helper {pid} notifies the {} recorded client(s) once {} is up, and ends the grace period",
+            opened.clients, p.ip
         )),
         Err(e) => ctx.log.err(format!(
             "cannot start the notification helper: {e}; clients will not reclaim their locks"
@@ -311,9 +358,9 @@ fn health(ctx: &Ctx, p: &ServerParams, server: &Server, m: &Members) -> Result<F
                 server.name
             ))
         })?;
-        if !sockets.serves(pid) {
+        if !d.serving(pid, &sockets) {
             return Err(ServerError::Unhealthy(format!(
-                "{} (PID {pid}) of virtual NFS server {} does not listen",
+                "{} (PID {pid}) of virtual NFS server {} does not serve",
                 d.comm(),
                 server.name
             )));
@@ -335,19 +382,38 @@ fn health(ctx: &Ctx, p: &ServerParams, server: &Server, m: &Members) -> Result<F
             nfsd::PORT
         )));
     }
-    Ok(facts
+    let mut facts = facts
         .with("threads", threads)
+        .with("versions", &p.versions)
         .with("ip_up", nsm::is_local(p.ip))
         .with("in_grace", nfsd::in_grace().unwrap_or(false))
-        .with("clients", nsm::records(Path::new("/var/lib/nfs"))))
+        .with("v4_grace_ended", nfsd::v4_grace_ended())
+        .with("clients", nsm::records(Path::new("/var/lib/nfs")));
+    if let Some(n) = nfsd::v4_clients() {
+        facts = facts.with("v4_clients", n);
+    }
+    if let Some(r) = grace::progress() {
+        facts = facts.with("reclaim", r.phase);
+        if let Some(o) = r.outcome {
+            facts = facts.with("reclaim_outcome", o);
+        }
+    }
+    Ok(facts)
 }
 
 impl Agent for NfsServer {
     type Params = ServerParams;
     const INFO: AgentInfo = INFO;
 
-    fn validate(&self, _ctx: &Ctx, p: &ServerParams) -> ocf::Result<()> {
-        for prog in ["rpcbind", "rpc.statd", "rpc.mountd", "rpc.nfsd", "exportfs"] {
+    fn validate(&self, ctx: &Ctx, p: &ServerParams) -> ocf::Result<()> {
+        for prog in [
+            "rpcbind",
+            "rpc.statd",
+            "rpc.mountd",
+            "nfsdcld",
+            "rpc.nfsd",
+            "exportfs",
+        ] {
             if daemons::program(prog).is_none() {
                 return Err(ServerError::NotInstalled(prog.into()).into());
             }
@@ -365,15 +431,21 @@ impl Agent for NfsServer {
         if !namespace::netns_is_ours(&server) {
             return Err(ServerError::ForeignNetns(server.name.clone(), server.dir()).into());
         }
+        if p.grace_time.0 > LOCKD_GRACE_MAX {
+            ctx.log.warn(format!(
+                "grace_time {} s: lockd keeps NFSv3 reclaims open at most {LOCKD_GRACE_MAX} s after nfsd starts",
+                p.grace_time.0
+            ));
+        }
         Ok(())
     }
 
     fn start(&self, ctx: &Ctx, p: &ServerParams) -> ocf::Result<()> {
         let server = Server::new(&p.name);
         let dir = p.directory.as_path();
-        if mounted_dev(dir).is_none() {
+        let Some(dev) = mounted_dev(dir) else {
             return Err(ServerError::NotMounted(dir.to_owned()).into());
-        }
+        };
         if !server.is_ready() {
             if namespace::any_part(&server) {
                 ctx.log.warn("removing the remains of an interrupted start");
@@ -402,9 +474,13 @@ impl Agent for NfsServer {
         // Its namespace files are out of sight once inside.
         let m = members(&server);
         let node = vserver::Node::current().map_err(ServerError::io("opening", "/proc/self/ns"))?;
+        // Opened in the node: its lock file is in the node's /run.
+        let setting = LockdGrace::open()
+            .map_err(|e| ctx.log.warn(format!("lockd's grace setting: {e}")))
+            .ok();
         server.enter(true, &ctx.log).map_err(ServerError::from)?;
         let started = match link::bring_up(&link::transit_name(&server.name), &p.interface.0) {
-            Ok(true) => start_inside(ctx, p, &server, &m),
+            Ok(true) => start_inside(ctx, p, (&server, &m), dev, setting.as_ref()),
             Ok(false) => Err(ServerError::Unhealthy(format!(
                 "interface {} is missing from virtual NFS server {}; stop and start it again",
                 p.interface.0, server.name
@@ -412,8 +488,8 @@ impl Agent for NfsServer {
             Err(e) => Err(e),
         };
         back(&server, &node)?;
-        if let Some(clients) = started? {
-            spawn_helper(ctx, p, clients);
+        if let Some(opened) = started? {
+            spawn_helper(ctx, p, &opened);
         }
         Ok(())
     }
@@ -429,26 +505,44 @@ impl Agent for NfsServer {
             return Err(ServerError::ForeignNetns(server.name.clone(), server.dir()).into());
         }
         let m = members(&server);
+        let dev = mounted_dev(p.directory.as_path());
+        let mut frozen = None;
         if server.is_ready() {
             ocf::helper::stop(grace::FLAG, &ctx.state("helper"));
             let node =
                 vserver::Node::current().map_err(ServerError::io("opening", "/proc/self/ns"))?;
             server.enter(false, &ctx.log).map_err(ServerError::from)?;
+            // What the clients hold, when they can no longer change it (the
+            // address is gone): the next start waits for as many.
+            if let Some(dev) = dev.filter(|_| !nsm::is_local(p.ip)) {
+                frozen = locks::held_on(&[dev]).first().map(|h| h.client_locks());
+            }
             let stopped = shut_down(ctx, &m);
             nfsd::flush_caches();
             back(&server, &node)?;
             stopped?;
             wake_lockd(ctx, &server, &node);
         }
-        if let Some(dev) = mounted_dev(p.directory.as_path()) {
+        if let Some(dev) = dev {
             let held = locks::held_on(&[dev]).remove(0);
-            if held.nlm > 0 {
+            let left = held.client_locks() + held.delegations;
+            if left > 0 {
                 return Err(ServerError::LocksRemain {
                     name: server.name.clone(),
                     dir: p.directory.as_path().to_owned(),
-                    count: held.nlm,
+                    count: left,
                 }
                 .into());
+            }
+            if let Some(n) = frozen {
+                match nsm::reclaim::record_release(&p.state_path(), n) {
+                    Ok(()) => ctx.log.info(format!(
+                        "released with {n} lock(s) held for clients: the next start ends its grace once they are back"
+                    )),
+                    Err(e) => ctx.log.warn(format!(
+                        "cannot record the release on the export ({e}): the next start keeps its whole grace period"
+                    )),
+                }
             }
         }
         tear_down(ctx, &server)?;

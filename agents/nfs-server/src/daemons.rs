@@ -1,4 +1,5 @@
-//! The server's user-space daemons (rpcbind, rpc.statd, rpc.mountd): how
+//! The server's user-space daemons (rpcbind, rpc.statd, rpc.mountd,
+//! nfsdcld): how
 //! each is started inside the server's namespaces, found again, checked
 //! and ended. They run in the foreground of their own process group, so
 //! their PIDs are the ones spawned and Pacemaker's executor, which kills
@@ -23,11 +24,26 @@ pub enum Daemon {
     Statd,
     /// The MOUNT protocol and the kernel's export upcalls.
     Mountd,
+    /// NFSv4 client tracking: the kernel asks it which clients may
+    /// reclaim, and it keeps them in a database on the export.
+    Nfsdcld,
 }
+
+/// Where the server's rpc_pipefs is mounted (its own /run): the kernel
+/// makes nfsdcld's pipe there, in this network namespace's instance.
+pub const PIPEFS: &str = "/run/rpc_pipefs";
+/// nfsdcld's database directory, on the export (the server's
+/// /var/lib/nfs), so that the client list moves with it.
+pub const CLD_STORAGE: &str = "/var/lib/nfs/nfsdcld";
 
 impl Daemon {
     /// In start order.
-    pub const ALL: [Daemon; 3] = [Daemon::Rpcbind, Daemon::Statd, Daemon::Mountd];
+    pub const ALL: [Daemon; 4] = [
+        Daemon::Rpcbind,
+        Daemon::Statd,
+        Daemon::Mountd,
+        Daemon::Nfsdcld,
+    ];
 
     /// The program name, as /proc/PID/comm shows it.
     pub fn comm(self) -> &'static str {
@@ -35,6 +51,7 @@ impl Daemon {
             Daemon::Rpcbind => "rpcbind",
             Daemon::Statd => "rpc.statd",
             Daemon::Mountd => "rpc.mountd",
+            Daemon::Nfsdcld => "nfsdcld",
         }
     }
 
@@ -46,6 +63,7 @@ impl Daemon {
             // IP is up; statd itself would send them too early.
             Daemon::Statd => &["-F", "--no-notify"],
             Daemon::Mountd => &["-F"],
+            Daemon::Nfsdcld => &["-F", "-p", PIPEFS, "-s", CLD_STORAGE],
         }
     }
 
@@ -71,6 +89,34 @@ impl Daemon {
             .spawn()?;
         Ok(child.id())
     }
+
+    /// Whether `pid`, this daemon, does its job: listens (or, for nfsdcld,
+    /// which has no socket, waits for the kernel's pipe or has it open).
+    pub fn serving(self, pid: i32, sockets: &Sockets) -> bool {
+        match self {
+            Daemon::Nfsdcld => fd_targets(pid)
+                .iter()
+                .any(|t| t == "anon_inode:inotify" || t.ends_with("/nfsd/cld")),
+            _ => sockets.serves(pid),
+        }
+    }
+}
+
+/// Whether nfsdcld (`pid`) has the kernel's pipe open: nfsd started with
+/// it as its NFSv4 client tracker.
+pub fn tracking(pid: i32) -> bool {
+    fd_targets(pid).iter().any(|t| t.ends_with("/nfsd/cld"))
+}
+
+/// Where `pid`'s file descriptors point.
+fn fd_targets(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// An nfs-utils or rpcbind program in /usr/sbin or /sbin.

@@ -37,8 +37,11 @@ pub enum ServerError {
     /// A daemon of a running server is gone.
     #[error("{0}")]
     Unhealthy(String),
-    /// NLM locks survived the shutdown.
-    #[error("{count} NLM lock(s) on {dir} survived the shutdown of virtual NFS server {name}; the filesystem must not be unmounted")]
+    /// nfsd started without NFSv4 client tracking.
+    #[error("nfsd of virtual NFS server {0} started without nfsdcld as its NFSv4 client tracker (see the kernel log): its NFSv4 clients could not reclaim, nor its grace period end early; check that nfsdcld runs and the kernel has NFSv4 client tracking")]
+    NoTracking(String),
+    /// Locks held for clients survived the shutdown.
+    #[error("{count} lock(s) held for NFS clients on {dir} survived the shutdown of virtual NFS server {name}; the filesystem must not be unmounted")]
     LocksRemain {
         name: String,
         dir: PathBuf,
@@ -84,7 +87,17 @@ impl From<ServerError> for OcfError {
             NotInstalled(_) | NoNfsd => Status::Installed,
             NoNic(_) => Status::Args,
             ForeignNetns(..) | DirectoryTaken { .. } => Status::Configured,
-            _ => Status::Generic,
+            // Retried on this node: each can pass on the next attempt.
+            NotMounted(_)
+            | Daemon { .. }
+            | Unhealthy(_)
+            | NoTracking(_)
+            | LocksRemain { .. }
+            | Stuck { .. }
+            | Namespace { .. }
+            | Netlink(_)
+            | Enter(_)
+            | Io { .. } => Status::Generic,
         };
         OcfError::new(status, e.to_string())
     }

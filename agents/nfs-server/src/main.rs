@@ -6,6 +6,7 @@ mod error;
 mod grace;
 mod link;
 mod namespace;
+mod netlink;
 mod nfsd;
 mod params;
 

@@ -16,6 +16,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 use systables::mountinfo;
 use vserver::{Node, Server, NETNS_DIR, SERVERS_DIR};
 
+use crate::daemons;
 use crate::error::ServerError;
 
 /// What the server's mount namespace is made of.
@@ -142,7 +143,7 @@ fn kept(point: &Path, export: &Path) -> bool {
 
 /// Inside the new mount namespace: cut it off from the node's propagation,
 /// drop what the server must not hold, and mount its own /run,
-/// /var/lib/nfs, /etc/hosts and nfsd filesystem.
+/// rpc_pipefs, /var/lib/nfs, /etc/hosts and nfsd filesystem.
 fn furnish(name: &str, layout: &Layout<'_>) -> Result<(), ServerError> {
     // First: a mount or unmount here must never reach the node.
     mount(
@@ -181,9 +182,24 @@ fn furnish(name: &str, layout: &Layout<'_>) -> Result<(), ServerError> {
         Some("mode=0755"),
     )
     .map_err(ns_err(name, "mounting its /run"))?;
-    for d in ["/run/rpcbind", "/run/handoff", "/var/lib/nfs"] {
+    for d in [
+        "/run/rpcbind",
+        "/run/handoff",
+        daemons::PIPEFS,
+        "/var/lib/nfs",
+    ] {
         std::fs::create_dir_all(d).map_err(ServerError::io("creating", d))?;
     }
+    // This network namespace's own rpc_pipefs: nfsd makes nfsdcld's pipe
+    // in it.
+    mount(
+        Some("sunrpc"),
+        daemons::PIPEFS,
+        Some("rpc_pipefs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(ns_err(name, "mounting its rpc_pipefs"))?;
     mount(
         Some(layout.state),
         "/var/lib/nfs",

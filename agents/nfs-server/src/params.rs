@@ -28,6 +28,94 @@ impl ocf::ParamValue for IfName {
     }
 }
 
+/// One NFS version nfsd can serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    /// NFSv3 (with NLM locking).
+    V3,
+    /// NFSv4.0, minor version 0 (4.0 clients reclaim through
+    /// SETCLIENTID, without RECLAIM_COMPLETE).
+    V40,
+    /// NFSv4.1.
+    V41,
+    /// NFSv4.2.
+    V42,
+}
+
+impl Version {
+    /// Every version, in order.
+    pub const ALL: [Version; 4] = [Version::V3, Version::V40, Version::V41, Version::V42];
+
+    /// As written in `versions` and given to rpc.nfsd.
+    pub fn text(self) -> &'static str {
+        match self {
+            Version::V3 => "3",
+            Version::V40 => "4.0",
+            Version::V41 => "4.1",
+            Version::V42 => "4.2",
+        }
+    }
+
+    /// Major and minor number.
+    pub fn numbers(self) -> (u32, u32) {
+        match self {
+            Version::V3 => (3, 0),
+            Version::V40 => (4, 0),
+            Version::V41 => (4, 1),
+            Version::V42 => (4, 2),
+        }
+    }
+}
+
+/// The NFS versions a server serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versions(pub Vec<Version>);
+
+impl Versions {
+    /// Whether `v` is served.
+    pub fn has(&self, v: Version) -> bool {
+        self.0.contains(&v)
+    }
+
+    /// Whether any NFSv4 minor version is served.
+    pub fn any_v4(&self) -> bool {
+        self.0.iter().any(|v| *v != Version::V3)
+    }
+}
+
+impl std::fmt::Display for Versions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list: Vec<&str> = self.0.iter().map(|v| v.text()).collect();
+        f.write_str(&list.join(","))
+    }
+}
+
+impl ocf::ParamValue for Versions {
+    const PLACEHOLDER: &'static str = "LIST";
+
+    fn parse_value(raw: &str) -> Result<Self, String> {
+        let mut list = Vec::new();
+        for word in raw.split(',').map(str::trim) {
+            let add: &[Version] = match word {
+                "3" => &[Version::V3],
+                "4" => &[Version::V40, Version::V41, Version::V42],
+                "4.0" => &[Version::V40],
+                "4.1" => &[Version::V41],
+                "4.2" => &[Version::V42],
+                _ => {
+                    return Err(format!(
+                        "{word:?} is not an NFS version this server serves: a comma-separated list of 3, 4.0, 4.1, 4.2 (4 is all three minors), e.g. 3,4.1,4.2"
+                    ))
+                }
+            };
+            list.extend_from_slice(add);
+        }
+        list.sort();
+        list.dedup();
+        Ok(Versions(list))
+    }
+}
+
 /// The parameters of ocf:handoff:nfs-server.
 #[derive(Debug, Params)]
 pub struct ServerParams {
@@ -73,13 +161,28 @@ pub struct ServerParams {
     #[param(short = "State directory on the export", default = ".handoff-nfs")]
     pub state_dir: RelDir,
 
+    /// The NFS versions served, comma-separated: 3, 4.0, 4.1, 4.2 (4 is
+    /// all three minors). NFSv4 clients reclaim their state after a move
+    /// as NFSv3 clients do, through the client records nfsdcld keeps on
+    /// the export, under the same server scope (the server's name) on
+    /// every node. 4.0 is off by default: its clients reclaim without
+    /// saying when they are done, so a takeover cannot end its grace
+    /// period early for them.
+    #[param(short = "NFS versions", default = "3,4.1,4.2")]
+    pub versions: Versions,
+
     /// nfsd threads of this server.
     #[param(short = "nfsd threads", default = "8", reloadable)]
     pub threads: Bounded<1, 1024>,
 
-    /// Seconds of the grace period a start opens, during which the
-    /// export's clients reclaim their locks and new locks on this export
-    /// wait. It is this server's alone: no other export on the node waits.
+    /// Seconds the export's clients get to reclaim their locks and NFSv4
+    /// state after a start, counted from the moment they are told to (the
+    /// virtual IP is up, SM_NOTIFY sent), however long the rest of the
+    /// group takes to start. Meanwhile new locks on this export wait; the
+    /// grace period is this server's alone, and ends early once every
+    /// client is back. lockd on this kernel holds NFSv3 reclaims open for
+    /// at most 240 s after nfsd starts; a longer value is cut there for
+    /// NFSv3 clients.
     #[param(short = "Grace period (seconds)", default = "90")]
     pub grace_time: Bounded<5, 3600>,
 
@@ -107,6 +210,19 @@ impl ServerParams {
 mod tests {
     use super::*;
     use ocf::ParamValue;
+
+    #[test]
+    fn versions() {
+        let v = Versions::parse_value("4.2,3, 4.1").unwrap();
+        assert_eq!(v.0, [Version::V3, Version::V41, Version::V42]);
+        assert_eq!(v.to_string(), "3,4.1,4.2");
+        assert!(v.any_v4() && !v.has(Version::V40));
+        assert_eq!(Versions::parse_value("4").unwrap().0.len(), 3);
+        assert!(!Versions::parse_value("3").unwrap().any_v4());
+        for bad in ["2", "4.3", "3,", "v3"] {
+            assert!(Versions::parse_value(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn interface_names() {

@@ -11,6 +11,7 @@ use crate::backend::{self, Chosen};
 use crate::error::NlmError;
 use crate::params::{Backend, Grace, NlmParams};
 use crate::{grace, notifier};
+use nsm::reclaim;
 use systables::etab;
 use systables::locks::{self, Dev};
 use systables::mountinfo::{self, Mount};
@@ -180,16 +181,42 @@ impl Agent for NlmLocks {
         let dev = mount.dev;
         resolve_fsid(p, &mount)?;
         let chosen = backend::choose(p.backend)?;
+        // A clean release's record holds for this start only.
+        let released = reclaim::take_release(&export_nsm_dir(p));
+        let mut window = None;
         match grace::in_grace() {
             Some(true) => ctx.log.info("this node's NFS server is in grace: clients can reclaim"),
             Some(false) if p.grace == Grace::Restart => {
                 let others = exported_devices(p, dev)?;
-                let held: usize = locks::held_on(&others).iter().map(|h| h.nlm).sum();
+                let held: usize = locks::held_on(&others)
+                    .iter()
+                    .map(|h| h.client_locks())
+                    .sum();
                 if held > 0 {
                     return Err(NlmError::RestartWouldDrop(held).into());
                 }
-                let n = grace::restart_nfsd()?;
-                ctx.log.info(format!("restarted nfsd ({n} threads) for a fresh grace period: clients can reclaim"));
+                // lockd's grace is a node-wide setting read at its start:
+                // the longest, so that the rest of the group may take its
+                // time; the notifier ends it grace_time after it told the
+                // clients.
+                let setting = reclaim::LockdGrace::open().map_err(|e| {
+                    NlmError::Restart(format!("opening lockd's grace setting: {e}"))
+                })?;
+                let held = setting.hold(reclaim::LOCKD_GRACE_MAX).map_err(|e| {
+                    NlmError::Restart(format!("setting lockd's grace: {e}"))
+                })?;
+                let n = grace::restart_nfsd();
+                drop(held);
+                let n = n?;
+                let records = nsm::records(&export_nsm_dir(p));
+                window = Some(notifier::Window {
+                    secs: p.grace_time.0,
+                    expect: reclaim::Expect::from(dev, records, released),
+                });
+                ctx.log.info(format!(
+                    "restarted nfsd ({n} threads) for a fresh grace period: clients can reclaim within {} s of their notification",
+                    p.grace_time.0
+                ));
                 // The stop half of the restart can leave the virtual
                 // servers' lock requests unserved (see vserver::lockd).
                 let woken = std::fs::File::open("/proc/self/ns/net")
@@ -212,34 +239,40 @@ impl Agent for NlmLocks {
         ));
         let pid_file = ctx.state("notifier");
         notifier::stop_notifier(&pid_file, &ctx.log);
-        match notifier::stage(&export_nsm_dir(p), &work) {
-            Ok(0) => ctx
-                .log
-                .info("no clients recorded for this export: nothing to notify"),
-            Ok(n) => {
-                let name = p
-                    .notify_name
-                    .as_ref()
-                    .map(|n| n.0.clone())
-                    .unwrap_or_else(|| p.ip.to_string());
-                // Long enough for export and vip to start after this.
-                let wait = Duration::from_secs(300);
-                notifier::spawn_notifier(
-                    &ctx.instance,
-                    p.ip,
-                    &name,
-                    &work,
-                    &export_nsm_dir(p),
-                    wait,
-                    &pid_file,
-                    &ctx.log,
-                );
-                ctx.log
-                    .info(format!("{n} client(s) will be told to reclaim"));
+        let staged = match notifier::stage(&export_nsm_dir(p), &work) {
+            Ok(n) => n,
+            Err(e) => {
+                ctx.log.warn(format!(
+                    "cannot stage the NSM records: {e}; clients will not reclaim"
+                ));
+                0
             }
-            Err(e) => ctx.log.warn(format!(
-                "cannot stage the NSM records: {e}; clients will not reclaim"
-            )),
+        };
+        if staged == 0 {
+            ctx.log
+                .info("no clients recorded for this export: nothing to notify");
+        }
+        if staged > 0 || window.is_some() {
+            let name = p
+                .notify_name
+                .as_ref()
+                .map(|n| n.0.clone())
+                .unwrap_or_else(|| p.ip.to_string());
+            let job = notifier::Job {
+                instance: &ctx.instance,
+                ip: p.ip,
+                name: &name,
+                work: &work,
+                export_dir: &export_nsm_dir(p),
+                // Within lockd's grace: export and vip start after this.
+                wait: Duration::from_secs(reclaim::LOCKD_GRACE_MAX),
+                window,
+            };
+            notifier::spawn_notifier(&job, &pid_file, &ctx.log);
+            if staged > 0 {
+                ctx.log
+                    .info(format!("{staged} client(s) will be told to reclaim"));
+            }
         }
         let record = serde_json::json!({ "major": dev.0, "minor": dev.1 });
         ctx.state("nlm")
@@ -324,7 +357,18 @@ impl Agent for NlmLocks {
         let fsid = p.fsid.as_ref().map(|f| f.0.as_str());
         backend::drop_filesystem(chosen, &mount, p.kmod_request, fsid)?;
         let took = t.elapsed();
-        let after = locks::held_on(&[dev]).remove(0);
+        let mut after = locks::held_on(&[dev]).remove(0);
+        // kmod drops NLM locks only; NFSv4 state would keep the filesystem
+        // busy (procfs revoked it with the locks).
+        let v4 = after.client_locks() + after.delegations;
+        if v4 > 0 && chosen == Chosen::Kmod {
+            backend::revoke_v4(&mount)?;
+            ctx.log.warn(format!(
+                "revoked {v4} NFSv4 lock(s) and delegation(s) on {} through unlock_filesystem: a node-wide server's NFSv4 clients lose them",
+                dir.display()
+            ));
+            after = locks::held_on(&[dev]).remove(0);
+        }
         if after.total() > 0 {
             return Err(NlmError::Remaining {
                 count: after.total(),
@@ -335,12 +379,21 @@ impl Agent for NlmLocks {
             .into());
         }
         ctx.log.info(format!(
-            "dropped {} NLM lock(s) on {} ({}) through {chosen} in {:.2} ms",
-            before.nlm,
+            "dropped {} lock(s) held for NFS clients on {} ({}) through {chosen} in {:.2} ms",
+            before.client_locks(),
             dir.display(),
             locks::dev_text(dev),
             took.as_secs_f64() * 1000.0
         ));
+        // With the address gone the clients could not change their locks:
+        // the taking node waits for as many.
+        if !nsm::is_local(p.ip) {
+            if let Err(e) = reclaim::record_release(&export_nsm_dir(p), before.client_locks()) {
+                ctx.log.warn(format!(
+                    "cannot record the release on the export ({e}): the taking node keeps its whole grace period"
+                ));
+            }
+        }
         if let Err(e) = ctx.state("nlm").remove() {
             ctx.log
                 .warn(format!("cannot remove the instance record: {e}"));
@@ -384,7 +437,10 @@ impl Agent for NlmLocks {
         // Reading /proc/locks holds every lock request on the node back for
         // an RCU grace period: only a deeper monitor counts them.
         if ctx.check_level >= 10 {
-            facts = facts.with("nlm_locks", locks::held_on(&[dev]).remove(0).nlm);
+            facts = facts.with(
+                "client_locks",
+                locks::held_on(&[dev]).remove(0).client_locks(),
+            );
         }
         Ok(facts)
     }

@@ -123,6 +123,15 @@ pub fn drop_filesystem(
 }
 
 /// Drop the locks clients took through server address `ip`.
+/// Revoke the NFSv4 state (opens, locks, delegations) that this node's
+/// nfsd holds on `mount`'s filesystem. The kernel's only interface for it
+/// is unlock_filesystem, which since 6.9 also revokes NFSv4 state (and
+/// drops the filesystem's NLM locks, gone already); the clients lose that
+/// state: a node-wide server's NFSv4 clients cannot reclaim elsewhere.
+pub fn revoke_v4(mount: &Mount) -> Result<(), NlmError> {
+    write(UNLOCK_FS, &mount.point.to_string_lossy())
+}
+
 pub fn drop_ip(chosen: Chosen, ip: IpAddr, fsid: Option<&str>) -> Result<(), NlmError> {
     match chosen {
         Chosen::Procfs => write(UNLOCK_IP, &ip.to_string()),

@@ -8,11 +8,20 @@ use crate::error::NlmError;
 const NLM_END_GRACE: &str = "/proc/fs/lockd/nlm_end_grace";
 const THREADS: &str = "/proc/fs/nfsd/threads";
 
-/// Whether lockd is in grace (its end_grace file reads N).
+/// Whether lockd is in grace (its end_grace file reads N; lockd's ends
+/// in a NUL byte, so only the first byte counts).
 pub fn in_grace() -> Option<bool> {
     std::fs::read_to_string(NLM_END_GRACE)
         .ok()
-        .map(|s| s.trim() == "N")
+        .map(|s| s.starts_with('N'))
+}
+
+/// End lockd's grace period in this namespace (NFSv4's too, where the
+/// node's client tracking lets it be cut short).
+pub fn end() -> std::io::Result<()> {
+    std::fs::write(NLM_END_GRACE, "Y\n")?;
+    let _ = std::fs::write("/proc/fs/nfsd/v4_end_grace", "Y\n");
+    Ok(())
 }
 
 /// nfsd's thread count (0: stopped).

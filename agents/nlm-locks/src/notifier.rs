@@ -6,11 +6,15 @@
 //! private copy at start (sm-notify deletes what it notified), and sent
 //! by a detached notifier once the export's virtual IP is up, because
 //! sm-notify sends from that address and clients reclaim through it.
+//! When start restarted the node's nfsd for a grace period, the notifier
+//! also ends lockd's grace once the clients are back, or `grace_time`
+//! after it told them (see nsm::reclaim).
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nsm::reclaim::{self, Closed, Expect};
 use ocf::{Logger, StateFile};
 
 pub use nsm::{mirror, sm_notify};
@@ -30,27 +34,48 @@ pub fn stage(export_dir: &Path, work: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// The grace period a notifier ends, when start opened it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Seconds from the notification.
+    pub secs: u64,
+    /// What comes back.
+    pub expect: Expect,
+}
+
+/// What the notifier is told.
+pub struct Job<'a> {
+    /// The resource instance (for the log).
+    pub instance: &'a str,
+    /// The virtual IP.
+    pub ip: IpAddr,
+    /// The name SM_NOTIFY carries.
+    pub name: &'a str,
+    /// sm-notify's private state directory.
+    pub work: &'a Path,
+    /// The export's NSM directory (the state number is kept there).
+    pub export_dir: &'a Path,
+    /// How long to wait for the address.
+    pub wait: Duration,
+    /// The grace period to end, if start opened it.
+    pub window: Option<Window>,
+}
+
 /// Start the detached notifier; its PID goes to `pid_file`.
-#[allow(clippy::too_many_arguments)]
-pub fn spawn_notifier(
-    instance: &str,
-    ip: IpAddr,
-    name: &str,
-    work: &Path,
-    export_dir: &Path,
-    wait: Duration,
-    pid_file: &StateFile,
-    log: &Logger,
-) {
-    let (ip_text, wait_text) = (ip.to_string(), wait.as_secs().to_string());
-    let args: [&std::ffi::OsStr; 6] = [
-        instance.as_ref(),
-        ip_text.as_ref(),
-        name.as_ref(),
-        work.as_os_str(),
-        export_dir.as_os_str(),
-        wait_text.as_ref(),
+pub fn spawn_notifier(job: &Job<'_>, pid_file: &StateFile, log: &Logger) {
+    let window = job.window.map_or("none".to_owned(), |w| {
+        format!("{}/{}", w.secs, w.expect.to_arg())
+    });
+    let args: [std::ffi::OsString; 7] = [
+        job.instance.into(),
+        job.ip.to_string().into(),
+        job.name.into(),
+        job.work.into(),
+        job.export_dir.into(),
+        job.wait.as_secs().to_string().into(),
+        window.into(),
     ];
+    let (ip, name) = (job.ip, job.name);
     match ocf::helper::spawn(NOTIFY, args, pid_file) {
         Ok(pid) => log.info(format!(
             "notifier {pid} waits for {ip} to come up, then sends SM_NOTIFY as {name}"
@@ -68,16 +93,32 @@ pub fn stop_notifier(pid_file: &StateFile, log: &Logger) {
     }
 }
 
-/// `nlm-locks --notify INSTANCE IP NAME WORK EXPORT_DIR WAIT_SECS`: wait for
-/// the virtual IP, run sm-notify from it, keep the NSM state number on the
-/// export. Returns the exit code.
+fn parse_window(s: &str) -> Option<Option<Window>> {
+    if s == "none" {
+        return Some(None);
+    }
+    let (secs, expect) = s.split_once('/')?;
+    Some(Some(Window {
+        secs: secs.parse().ok()?,
+        expect: Expect::from_arg(expect)?,
+    }))
+}
+
+/// `nlm-locks --notify INSTANCE IP NAME WORK EXPORT_DIR WAIT_SECS WINDOW`:
+/// wait for the virtual IP, run sm-notify from it, keep the NSM state
+/// number on the export, and end the grace period start opened (WINDOW:
+/// `none`, or `SECS/EXPECT`). Returns the exit code.
 pub fn notifier_main(args: &[String]) -> i32 {
-    let [instance, ip, name, work, export_dir, wait] = args else {
-        eprintln!("usage: nlm-locks --notify INSTANCE IP NAME WORK EXPORT_DIR WAIT_SECS");
+    let [instance, ip, name, work, export_dir, wait, window] = args else {
+        eprintln!("usage: nlm-locks --notify INSTANCE IP NAME WORK EXPORT_DIR WAIT_SECS WINDOW");
         return 2;
     };
     let log = Logger::from_env("nlm-locks", instance);
-    let (Ok(ip), Ok(wait)) = (ip.parse::<IpAddr>(), wait.parse::<u64>()) else {
+    let (Ok(ip), Ok(wait), Some(window)) = (
+        ip.parse::<IpAddr>(),
+        wait.parse::<u64>(),
+        parse_window(window),
+    ) else {
         log.err("notifier: bad arguments");
         return 2;
     };
@@ -88,21 +129,51 @@ pub fn notifier_main(args: &[String]) -> i32 {
         return 1;
     }
     let work = Path::new(work);
-    match nsm::notify(name, work) {
-        Ok(took) => {
-            log.info(format!(
-                "sent SM_NOTIFY as {name} from {ip} in {:.1} ms",
-                took.as_secs_f64() * 1000.0
-            ));
-            // The NSM state number only grows, across every node.
-            if let Ok(state) = std::fs::read(work.join("state")) {
-                let _ = std::fs::write(Path::new(export_dir).join("state"), state);
+    let mut code = 0;
+    if nsm::records(work) > 0 {
+        match nsm::notify(name, work) {
+            Ok(took) => {
+                log.info(format!(
+                    "sent SM_NOTIFY as {name} from {ip} in {:.1} ms",
+                    took.as_secs_f64() * 1000.0
+                ));
+                // The NSM state number only grows, across every node.
+                if let Ok(state) = std::fs::read(work.join("state")) {
+                    let _ = std::fs::write(Path::new(export_dir).join("state"), state);
+                }
             }
-            0
-        }
-        Err(why) => {
-            log.err(why);
-            1
+            Err(why) => {
+                log.err(why);
+                code = 1;
+            }
         }
     }
+    if let Some(w) = window {
+        if crate::grace::in_grace() != Some(true) {
+            log.err(format!(
+                "the grace period ended before {ip} came up: the clients could not reclaim their locks"
+            ));
+            return 1;
+        }
+        let closed = reclaim::wait(
+            Instant::now(),
+            Duration::from_secs(w.secs),
+            w.expect,
+            || true,
+        );
+        match crate::grace::end() {
+            Ok(()) => log.info(match closed {
+                Closed::AllBack(d) => format!(
+                    "grace period ended: every lock reclaimed {:.1} s after the notification",
+                    d.as_secs_f64()
+                ),
+                Closed::TimeUp => format!("grace period ended {} s after the notification", w.secs),
+            }),
+            Err(e) => {
+                log.err(format!("cannot end the grace period: {e}"));
+                code = 1;
+            }
+        }
+    }
+    code
 }

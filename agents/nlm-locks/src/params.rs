@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use ocf::{AbsPath, HostName, Params, RelDir};
+use ocf::{AbsPath, Bounded, HostName, Params, RelDir};
 use systables::etab::Fsid;
 
 ocf::choice! {
@@ -117,6 +117,16 @@ pub struct NlmParams {
         reloadable
     )]
     pub grace: Grace,
+
+    /// With grace=restart: the seconds the export's clients get to
+    /// reclaim their locks, counted from the SM_NOTIFY sent once ip is up
+    /// (not from the restart), after which the restarted grace period
+    /// ends; it ends earlier once as many locks are back as the export
+    /// held when it was released cleanly. Meanwhile new locks on every
+    /// export of this node's NFS server wait. lockd keeps it open at most
+    /// 240 s after the restart.
+    #[param(short = "Reclaim window (seconds)", default = "90", reloadable)]
+    pub grace_time: Bounded<5, 240>,
 
     /// The node's NFS state directory (where rpc.statd keeps sm/).
     #[param(short = "NFS state directory", default = "/var/lib/nfs", reloadable)]

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod reclaim;
+
 /// The sm-notify binary, if installed.
 pub fn sm_notify() -> Option<PathBuf> {
     ["/usr/sbin/sm-notify", "/sbin/sm-notify"]

@@ -10,8 +10,10 @@ pub fn dev_text(d: Dev) -> String {
     format!("{:02x}:{:02x}", d.0, d.1)
 }
 
-/// The PIDs of lockd's kernel threads, owners of the locks NFS clients hold.
-fn lockd_pids() -> Vec<i32> {
+/// The PIDs of the kernel threads named `name` (lockd's, owners of the
+/// locks NFSv3 clients hold; nfsd's, of NFSv4 clients' locks and
+/// delegations).
+fn threads_named(name: &str) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -19,7 +21,7 @@ fn lockd_pids() -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "lockd")
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
         })
         .collect()
 }
@@ -27,8 +29,17 @@ fn lockd_pids() -> Vec<i32> {
 /// Locks on one device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Held {
-    /// Held for NFS clients (owned by lockd).
+    /// Byte-range locks held for NFSv3 clients (owned by lockd).
     pub nlm: usize,
+    /// Byte-range locks held for NFSv4 clients: owned by an nfsd thread,
+    /// or by a PID that no longer exists (the thread that took it is gone,
+    /// the kernel still holds it).
+    pub nfsd: usize,
+    /// Byte-range locks whose owner this PID namespace cannot see (PID 0):
+    /// in a PID namespace that is lockd's and nfsd's too.
+    pub unseen: usize,
+    /// NFSv4 delegations and other leases not held by a local process.
+    pub delegations: usize,
     /// Held by local processes.
     pub local: usize,
 }
@@ -36,16 +47,46 @@ pub struct Held {
 impl Held {
     /// All of them.
     pub fn total(&self) -> usize {
-        self.nlm + self.local
+        self.client_locks() + self.delegations + self.local
+    }
+
+    /// Byte-range locks the kernel holds for NFS clients, as far as this
+    /// PID namespace can tell: exact in the initial one, an upper bound in
+    /// another (where it includes locks of processes it cannot see).
+    pub fn client_locks(&self) -> usize {
+        self.nlm + self.nfsd + self.unseen
     }
 
     /// Who holds them, for a reason line.
     pub fn owners(&self) -> String {
         format!(
-            "{} held for NFS clients by lockd, {} by local processes",
-            self.nlm, self.local
+            "{} held for NFSv3 clients by lockd, {} for NFSv4 clients by nfsd, {} by owners this PID namespace cannot see, {} delegations, {} by local processes",
+            self.nlm, self.nfsd, self.unseen, self.delegations, self.local
         )
     }
+}
+
+/// Who owns a lock, by PID as /proc/locks shows it.
+fn owner(pid: Option<i32>, lockd: &[i32], nfsd: &[i32]) -> Owner {
+    match pid {
+        Some(p) if lockd.contains(&p) => Owner::Lockd,
+        Some(p) if nfsd.contains(&p) => Owner::Nfsd,
+        // The kernel translates an owner outside this PID namespace to 0.
+        Some(0) => Owner::Unseen,
+        // Its owner is gone and the kernel still holds it: nfsd's threads
+        // exit at shutdown, their NFSv4 state must not stay.
+        Some(p) if p > 0 && !std::path::Path::new(&format!("/proc/{p}")).exists() => Owner::Nfsd,
+        // OFD locks (-1) belong to open files, and every other PID is a
+        // process of this node.
+        _ => Owner::Local,
+    }
+}
+
+enum Owner {
+    Lockd,
+    Nfsd,
+    Unseen,
+    Local,
 }
 
 /// The locks held on each of `devs`. Reading the lock table takes the
@@ -54,15 +95,21 @@ impl Held {
 /// on hardware, far more under emulation), so actions call this once, at
 /// the point where they must know.
 pub fn held_on(devs: &[Dev]) -> Vec<Held> {
-    let lockd = lockd_pids();
+    let lockd = threads_named("lockd");
+    let nfsd = threads_named("nfsd");
     let mut out = vec![Held::default(); devs.len()];
     for l in procfs::locks().unwrap_or_default() {
-        if let Some(i) = devs.iter().position(|d| *d == (l.devmaj, l.devmin)) {
-            if l.pid.is_some_and(|p| lockd.contains(&p)) {
-                out[i].nlm += 1;
-            } else {
-                out[i].local += 1;
-            }
+        let Some(i) = devs.iter().position(|d| *d == (l.devmaj, l.devmin)) else {
+            continue;
+        };
+        let lease = matches!(l.lock_type.as_str(), "DELEG" | "LEASE");
+        let h = &mut out[i];
+        match (owner(l.pid, &lockd, &nfsd), lease) {
+            (Owner::Local, _) => h.local += 1,
+            (_, true) => h.delegations += 1,
+            (Owner::Lockd, false) => h.nlm += 1,
+            (Owner::Nfsd, false) => h.nfsd += 1,
+            (Owner::Unseen, false) => h.unseen += 1,
         }
     }
     out

@@ -29,6 +29,11 @@ const IPPROTO_UDP: u32 = 17;
 /// Where lockd was woken, or why it could not be.
 pub type Woken = Result<String, String>;
 
+/// How long one namespace may take to answer before the next is tried: a
+/// namespace without rpcbind or lockd refuses at once (the sockets are
+/// connected, so the kernel's port-unreachable reaches the caller).
+const PER_NAMESPACE: Duration = Duration::from_millis(500);
+
 /// Wake lockd through the first of the node's network namespaces where it
 /// listens (the node's own, then each ready virtual server's except
 /// `except`), and wait until it answered. `node_net` is the namespace to
@@ -37,10 +42,12 @@ pub fn wake(node_net: &File, except: &str, budget: Duration) -> Woken {
     let until = Instant::now() + budget;
     let mut tried = Vec::new();
     for (name, netns) in candidates(except) {
-        if Instant::now() >= until {
-            break;
+        let now = Instant::now();
+        if now >= until {
+            tried.push(format!("{name}: not tried, out of time"));
+            continue;
         }
-        match ping_in(node_net, netns.as_ref(), until) {
+        match ping_in(node_net, netns.as_ref(), until.min(now + PER_NAMESPACE)) {
             Ok(()) => return Ok(name),
             Err(why) => tried.push(format!("{name}: {why}")),
         }
@@ -111,7 +118,8 @@ fn socket_in(node_net: &File, netns: Option<&PathBuf>) -> Result<UdpSocket, Stri
 }
 
 /// One ONC RPC call (AUTH_NONE) and its accepted reply's results, as
-/// big-endian words; resent every 200 ms until `until`.
+/// big-endian words; resent every 100 ms until `until`. The socket is
+/// connected to `to`, so a closed port fails at once.
 fn call(
     sock: &UdpSocket,
     to: SocketAddr,
@@ -127,18 +135,24 @@ fn call(
     msg.extend_from_slice(args);
     let bytes: Vec<u8> = msg.iter().flat_map(|w| w.to_be_bytes()).collect();
     let mut buf = [0u8; 512];
+    sock.connect(to).map_err(|e| e.to_string())?;
     loop {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err("no answer".into());
         }
-        sock.send_to(&bytes, to).map_err(|e| e.to_string())?;
-        let wait = left.min(Duration::from_millis(200));
+        match sock.send(&bytes) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Err("refused".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+        let wait = left.min(Duration::from_millis(100));
         sock.set_read_timeout(Some(wait))
             .map_err(|e| e.to_string())?;
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Err("refused".into()),
             Err(e) => return Err(e.to_string()),
         };
         let words: Vec<u32> = buf[..n]
@@ -170,6 +184,23 @@ fn accepted(w: &[u32]) -> Result<Vec<u32>, String> {
 #[cfg(test)]
 mod tests {
     use super::accepted;
+
+    #[test]
+    fn a_closed_port_is_refused_at_once() {
+        // Loopback port 9 (discard) has no listener here: the kernel's
+        // port-unreachable ends the call, well before its budget.
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let t = std::time::Instant::now();
+        let r = super::call(
+            &sock,
+            "127.0.0.1:9".parse().unwrap(),
+            [100_000, 2, 3],
+            &[],
+            t + std::time::Duration::from_secs(5),
+        );
+        assert_eq!(r, Err("refused".to_owned()));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
 
     #[test]
     fn reads_an_accepted_reply() {

@@ -18,8 +18,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::report::{check, metric, note};
-use super::scenarios::{Group, Loop, A, B};
-use super::sys::{self, locks_on, rdev, wait_for, Done};
+use super::scenarios::{data_on, Group, Loop, A, B};
+use super::sys::{self, delegations_on, locks_on, posix_locks_on, rdev, wait_for, Done};
 use super::topo::Host;
 use crate::cluster::Cluster;
 use crate::timeline;
@@ -185,6 +185,18 @@ fn words(ws: &[&str]) -> Vec<String> {
     ws.iter().map(|w| w.to_string()).collect()
 }
 
+/// Whether A's server holds its NFSv3 client's 2 locks and its NFSv4.2
+/// client's lock: on the server, or under the write delegation it gave
+/// for that file (the Linux client then locks locally).
+fn v4_held(a_dev: (u32, u32)) -> bool {
+    let posix = posix_locks_on(a_dev);
+    posix >= 2 && (posix == 3 || delegations_on(a_dev) >= 1)
+}
+
+/// How long the cluster may show no change at all before a wait for a
+/// resource gives up (each step under emulation takes a second or two).
+const STALL: Duration = Duration::from_secs(120);
+
 /// Where the host test puts the CIB its `pcs -f` commands produced.
 pub const CIB: &str = "/handoff/cib.xml";
 
@@ -208,8 +220,10 @@ fn load_configuration(c: &Cluster) {
     }
 }
 
-fn located(c: &Cluster, g: &Group, node: &str, timeout: Duration) -> bool {
-    c.wait_location(&format!("{}_vip", g.id), Some(node), timeout)
+/// Whether `g` comes up on `node` while the cluster keeps making progress
+/// (`stall`: how long it may show no change at all).
+fn located(c: &Cluster, g: &Group, node: &str, stall: Duration) -> bool {
+    c.wait_location_progress(&format!("{}_vip", g.id), node, stall)
 }
 
 /// The order of `g`'s stops on `from` and starts on `to`, from the agents'
@@ -275,18 +289,7 @@ fn summary(name: &str, d: &serde_json::Value) -> (u64, f64) {
 }
 
 fn verify(client: &Host, g: &Group) -> Done {
-    let path = format!("{}/data", g.mnt);
-    client.run_for(
-        &[
-            "/handoff/bin/handoff-vmtest",
-            "--lock",
-            "verify",
-            &path,
-            "1048576",
-            "9",
-        ],
-        Duration::from_secs(60),
-    )
+    data_on(client, "verify", &format!("{}/data", g.mnt), "9")
 }
 
 /// Every node's own logs, for a failure's reader.
@@ -362,7 +365,7 @@ pub fn run() {
     let started = GROUPS
         .iter()
         .chain([&(NODEWIDE, "n2")])
-        .all(|(g, prefers)| located(&c, g, prefers, Duration::from_secs(300)));
+        .all(|(g, prefers)| located(&c, g, prefers, STALL));
     let started = check(
         "cluster: the four groups start where they prefer",
         started,
@@ -421,16 +424,42 @@ pub fn run() {
         holders.push(child);
     }
     let (a_dev, b_dev, c_dev, n_dev) = (rdev(a.dev), rdev(b.dev), rdev(cc.dev), rdev(n.dev));
+    // NFSv4.2 beside NFSv3 on the virtual servers: 1 MiB written and a lock
+    // held on A, a stream of locks on B and C.
+    let v4: Vec<String> = [a, b, cc]
+        .iter()
+        .map(|g| super::scenarios::World::mount_v4(&client, g))
+        .collect();
+    let wrote4 = data_on(&client, "write", &format!("{}/data4", v4[0]), "4");
+    let (child, line) = super::scenarios::spawn_ready(
+        super::scenarios::lock_cmd(&client, &["hold", &format!("{}/f4", v4[0])]),
+        Duration::from_secs(60),
+    );
+    holders.push(child);
+    check(
+        "cluster: an NFSv4.2 client wrote 1 MiB to A and holds a lock there beside the NFSv3 client's 2",
+        wrote4.code == 0
+            && line == "HELD"
+            && wait_for(Duration::from_secs(10), || v4_held(a_dev)).is_some(),
+        format!(
+            "{} {line}; {} locks, {} delegations on A",
+            wrote4.stdout.trim(),
+            posix_locks_on(a_dev),
+            delegations_on(a_dev)
+        ),
+    );
 
     // 1. pcs resource move export_a n2.
     let on_b = Loop::on(&client, b.mnt, "cb");
     let on_c = Loop::on(&client, cc.mnt, "cc");
+    let on_b4 = Loop::on(&client, &v4[1], "cb4");
+    let on_c4 = Loop::on(&client, &v4[2], "cc4");
     let sampler = sys::Sampler::start();
     std::thread::sleep(Duration::from_millis(500));
     let since = SystemTime::now();
     let t = Instant::now();
     c.any().pcs(&["resource", "move", "export_a", "n2"]);
-    let moved = located(&c, a, "n2", Duration::from_secs(180));
+    let moved = located(&c, a, "n2", STALL);
     metric(
         "move_a_to_vip_up_ms",
         t.elapsed().as_secs_f64() * 1000.0,
@@ -441,11 +470,15 @@ pub fn run() {
         moved,
         c.any().crm_mon_xml(),
     );
-    let reclaimed = wait_for(Duration::from_secs(60), || locks_on(a_dev) == 2);
+    let reclaimed = wait_for(Duration::from_secs(60), || v4_held(a_dev));
     check(
-        "cluster: A's client reclaims its 2 locks on n2",
+        "cluster: A's clients reclaim their locks on n2 (2 NFSv3, and the NFSv4.2 client's, or its delegation)",
         reclaimed.is_some(),
-        format!("{} on A", locks_on(a_dev)),
+        format!(
+            "{} locks, {} delegations on A",
+            posix_locks_on(a_dev),
+            delegations_on(a_dev)
+        ),
     );
     metric(
         "move_a_to_locks_reclaimed_ms",
@@ -458,8 +491,18 @@ pub fn run() {
         back.code == 0,
         back.stdout.trim(),
     );
+    let back4 = data_on(&client, "verify", &format!("{}/data4", v4[0]), "4");
+    check(
+        "cluster: the NFSv4.2 client reads back every byte it wrote to A",
+        back4.code == 0,
+        back4.stdout.trim(),
+    );
     let (b_errors, b_max) = summary("move_b", &on_b.finish());
     let (c_errors, c_max) = summary("move_c", &on_c.finish());
+    let (b4_errors, b4_max) = summary("move_b4", &on_b4.finish());
+    let (c4_errors, c4_max) = summary("move_c4", &on_c4.finish());
+    let (b_errors, b_max) = (b_errors + b4_errors, b_max.max(b4_max));
+    let (c_errors, c_max) = (c_errors + c4_errors, c_max.max(c4_max));
     pause_report(sampler, b_max.max(c_max));
     // Without nfs-server waking lockd after nfsd stopped, B and C paused
     // 1.5 to 6 s here (see vserver::lockd); what is left is emulation.
@@ -472,7 +515,7 @@ pub fn run() {
         "",
     );
     check(
-        "cluster: B's and C's clients saw no failed lock operation and no pause of 5 s or more",
+        "cluster: B's and C's clients (NFSv3 and NFSv4.2) saw no failed lock operation and no pause of 5 s or more",
         b_errors == 0 && c_errors == 0 && b_max < 5000.0 && c_max < 5000.0,
         format!("B {b_errors} errors, slowest {b_max:.0} ms; C {c_errors} errors, slowest {c_max:.0} ms"),
     );
@@ -491,9 +534,7 @@ pub fn run() {
     let since = SystemTime::now();
     let t = Instant::now();
     c.any().pcs(&["node", "standby", "n2"]);
-    let moved = [a, cc, n]
-        .iter()
-        .all(|g| located(&c, g, "n1", Duration::from_secs(180)));
+    let moved = [a, cc, n].iter().all(|g| located(&c, g, "n1", STALL));
     metric(
         "standby_to_vips_up_ms",
         t.elapsed().as_secs_f64() * 1000.0,
@@ -505,14 +546,14 @@ pub fn run() {
         c.any().crm_mon_xml(),
     );
     let reclaimed = wait_for(Duration::from_secs(60), || {
-        locks_on(a_dev) == 2 && locks_on(c_dev) >= 1 && locks_on(n_dev) == 1
+        v4_held(a_dev) && locks_on(c_dev) >= 1 && locks_on(n_dev) == 1
     });
     check(
         "cluster: A's, C's and N's clients reclaim their locks on n1 (N's in n1's restarted server)",
         reclaimed.is_some(),
         format!(
             "{} on A, {} on C, {} on N",
-            locks_on(a_dev),
+            posix_locks_on(a_dev),
             locks_on(c_dev),
             locks_on(n_dev)
         ),
@@ -547,7 +588,7 @@ pub fn run() {
         ],
     );
     let repaired =
-        crate::util::wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        crate::util::wait_until(Duration::from_secs(180), Duration::from_millis(200), || {
             timeline::events(&c, since).iter().any(|e| {
                 e.node == "n1"
                     && e.who.ends_with("(a_vip)")

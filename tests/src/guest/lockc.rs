@@ -6,7 +6,11 @@
 //! - `--lock loop PATH STOPFILE`: take and release locks until STOPFILE
 //!   exists, then print a JSON summary (count, errors, latencies);
 //! - `--lock write PATH BYTES SEED` / `--lock verify PATH BYTES SEED`:
-//!   write and check deterministic content.
+//!   write (and fsync) and check deterministic content;
+//! - `--lock open PATH`: open read-only, read it, print OPEN, keep it open
+//!   (an NFSv4 server may hand out a read delegation for it);
+//! - `--lock probe PATH`: ask for a lock without waiting for a conflicting
+//!   one; print GRANTED (and release it) or REFUSED.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -192,8 +196,44 @@ pub fn main(args: &[String]) -> i32 {
                 }
             }
         }
+        ["open", path] => {
+            let mut f = match OpenOptions::new().read(true).open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    println!("ERROR open {path}: {e}");
+                    return 1;
+                }
+            };
+            let mut buf = Vec::new();
+            if let Err(e) = f.read_to_end(&mut buf) {
+                println!("ERROR read {path}: {e}");
+                return 1;
+            }
+            println!("OPEN");
+            let _ = std::io::stdout().flush();
+            forever()
+        }
+        ["probe", path] => {
+            let f = open(path);
+            let asked = fcntl(&f, FcntlArg::F_SETLK(&flock(libc::F_WRLCK as i16, 0, 0)));
+            match asked {
+                Ok(_) => {
+                    let _ = unlock(&f, 0, 0);
+                    println!("GRANTED");
+                    0
+                }
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
+                    println!("REFUSED");
+                    0
+                }
+                Err(e) => {
+                    println!("ERROR {e}");
+                    1
+                }
+            }
+        }
         _ => {
-            println!("usage: --lock hold|many|try|loop|write|verify ...");
+            println!("usage: --lock hold|many|try|loop|write|verify|open|probe ...");
             2
         }
     }

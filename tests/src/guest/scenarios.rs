@@ -175,6 +175,18 @@ fn stop_group(h: &Host, g: &Group, backend: &str) -> Vec<(&'static str, Done)> {
 
 /// Start `list` in order; stops at the first failure, as Pacemaker does.
 pub(super) fn start_members(h: &Host, g: &Group, list: Members) -> Vec<(&'static str, Done)> {
+    start_members_paused(h, g, list, None)
+}
+
+/// As [`start_members`], waiting `pause` after the member `after` started
+/// (a group whose later members start slowly: a slow fsck, Pacemaker busy
+/// with other groups).
+pub(super) fn start_members_paused(
+    h: &Host,
+    g: &Group,
+    list: Members,
+    pause: Option<(&str, Duration)>,
+) -> Vec<(&'static str, Done)> {
     let mut done = Vec::new();
     for (a, params) in list {
         let d = run_member(h, g, a, "start", &params);
@@ -182,6 +194,14 @@ pub(super) fn start_members(h: &Host, g: &Group, list: Members) -> Vec<(&'static
         done.push((a, d));
         if failed {
             break;
+        }
+        if let Some((_, p)) = pause.filter(|(after, _)| *after == a) {
+            note(format!(
+                "pausing {} s after {a} of {} started",
+                p.as_secs(),
+                g.id
+            ));
+            std::thread::sleep(p);
         }
     }
     done
@@ -245,6 +265,22 @@ pub(super) fn lock_cmd(h: &Host, args: &[&str]) -> std::process::Command {
     h.cmd(&all)
 }
 
+/// Write (`write`) or check (`verify`) 1 MiB of content made from `seed`
+/// at `path`, from `client`.
+pub(super) fn data_on(client: &Host, verb: &str, path: &str, seed: &str) -> Done {
+    client.run_for(
+        &[
+            "/handoff/bin/handoff-vmtest",
+            "--lock",
+            verb,
+            path,
+            DATA_BYTES,
+            seed,
+        ],
+        CLIENT_LIMIT,
+    )
+}
+
 /// A lock/unlock loop from the client, until stopped.
 pub(super) struct Loop {
     child: Child,
@@ -288,6 +324,8 @@ impl Loop {
 pub struct World {
     pub(super) node1: Host,
     pub(super) node2: Host,
+    /// A node without an NFS server of its own (virtual servers only).
+    pub(super) node3: Host,
     pub(super) client: Host,
     pub(super) holders: Vec<Child>,
 }
@@ -303,6 +341,7 @@ impl World {
         }
         let node1 = Host::new("node1", "192.0.2.11");
         let node2 = Host::new("node2", "192.0.2.12");
+        let node3 = Host::new("node3", "192.0.2.13");
         let client = Host::new("client", "192.0.2.50");
         node1.start_nfs_server(10);
         node2.start_nfs_server(10);
@@ -315,6 +354,7 @@ impl World {
         World {
             node1,
             node2,
+            node3,
             client,
             holders: Vec::new(),
         }
@@ -331,21 +371,30 @@ impl World {
         ]);
     }
 
+    /// Mount the group's export on `client` over NFSv4.2 through its VIP,
+    /// at its mount point with a 4 appended; returns that mount point.
+    pub(super) fn mount_v4(client: &Host, g: &Group) -> String {
+        let at = format!("{}4", g.mnt);
+        let _ = std::fs::create_dir_all(format!("/proc/{}/root{at}", client.pid));
+        client.ok(&[
+            "mount.nfs",
+            &format!("{}:{}", g.vip, g.dir),
+            &at,
+            "-o",
+            "vers=4.2,proto=tcp",
+        ]);
+        at
+    }
+
     /// Write (`write`) or check (`verify`) 1 MiB of content made from
     /// `seed` in the group's `data` file, from the client.
     pub(super) fn data(&self, verb: &str, g: &Group, seed: &str) -> Done {
-        let path = format!("{}/data", g.mnt);
-        self.client.run_for(
-            &[
-                "/handoff/bin/handoff-vmtest",
-                "--lock",
-                verb,
-                &path,
-                DATA_BYTES,
-                seed,
-            ],
-            CLIENT_LIMIT,
-        )
+        self.data_at(verb, &format!("{}/data", g.mnt), seed)
+    }
+
+    /// As [`World::data`], at `path`.
+    pub(super) fn data_at(&self, verb: &str, path: &str, seed: &str) -> Done {
+        data_on(&self.client, verb, path, seed)
     }
 
     /// After `g` moved: report the reclaim time and the failover's whole
@@ -395,6 +444,17 @@ impl World {
         );
         self.holders.push(child);
         line == "HELD"
+    }
+
+    /// Keep `path` open for reading from the client (an NFSv4 server may
+    /// delegate it).
+    pub(super) fn keep_open(&mut self, path: &str) -> bool {
+        let (child, line) = spawn_ready(
+            lock_cmd(&self.client, &["open", path]),
+            Duration::from_secs(60),
+        );
+        self.holders.push(child);
+        line == "OPEN"
     }
 }
 
@@ -489,8 +549,16 @@ fn failover(w: &mut World) {
         panic!("A was not released on node1");
     }
 
-    // Take A over on node2 (idle until now: a restart gives it a fresh grace).
-    let takeover = start_group(&w.node2, &A, "restart");
+    // Take A over on node2 (idle until now: a restart gives it a fresh
+    // grace), its export and vip starting longer after nlm-locks than the
+    // node's own grace period (10 s, see World::new) lasts.
+    let pause = Duration::from_secs(15);
+    let takeover = start_members_paused(
+        &w.node2,
+        &A,
+        nodewide_members(&A, "restart", backend()),
+        Some(("nlm-locks", pause)),
+    );
     let taken = Instant::now();
     let (ok, detail) = all_ok(&takeover);
     if !check(
@@ -504,7 +572,7 @@ fn failover(w: &mut World) {
     metric("takeover_ms", total_ms(&takeover), "ms");
     let reclaimed = wait_for(Duration::from_secs(90), || locks_on(a_dev) == 2);
     check(
-        "failover: the client reclaims its 2 locks on A at node2",
+        "failover: the client reclaims its 2 locks on A at node2, though A's vip started after the node's grace would have ended",
         reclaimed.is_some(),
         format!(
             "{} locks on A; node2 log: {}",
@@ -518,6 +586,19 @@ fn failover(w: &mut World) {
         ),
     );
     w.after_takeover("failover", "", &A, "42", (t0, taken, reclaimed));
+    let ended = wait_for(Duration::from_secs(60), || !w.node2.in_grace());
+    let log = w.node2.read("/run/agents.log");
+    check(
+        "failover: node2's restarted grace ends once A's locks are back",
+        ended.is_some()
+            && log
+                .lines()
+                .any(|l| l.contains("(a_nlm_locks)") && l.contains("every lock reclaimed")),
+        log.lines()
+            .filter(|l| l.contains("(a_nlm_locks)"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
 
     let d = during.finish();
     note(format!("B lock/unlock during A's failover: {d}"));
@@ -807,7 +888,7 @@ fn kmod_requests(w: &mut World) {
     let bad: &[(&str, &[&str], &str)] = &[
         (
             "a device with another filesystem type",
-            &["devno", &a, "xfs"],
+            &["devno", &a, "tmpfs"],
             "ENOENT",
         ),
         (
@@ -1015,7 +1096,7 @@ pub fn run_all(list: &str) {
     for c in world.holders.drain(..) {
         kill(c);
     }
-    for h in [&world.node1, &world.node2] {
+    for h in [&world.node1, &world.node2, &world.node3] {
         note(format!(
             "{} agent log:\n{}",
             h.name,

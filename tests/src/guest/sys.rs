@@ -148,12 +148,31 @@ pub fn rdev(dev: &str) -> (u32, u32) {
     (libc::major(st.st_rdev), libc::minor(st.st_rdev))
 }
 
-/// Locks on a device in /proc/locks (global), excluding blocked waiters.
+/// Locks (byte-range locks and leases, blocked waiters too) on a device
+/// in /proc/locks (global).
 pub fn locks_on(dev: (u32, u32)) -> usize {
     procfs::locks()
         .unwrap_or_default()
         .iter()
         .filter(|l| (l.devmaj, l.devmin) == dev)
+        .count()
+}
+
+/// NFSv4 delegations on a device (DELEG entries of /proc/locks).
+pub fn delegations_on(dev: (u32, u32)) -> usize {
+    procfs::locks()
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| (l.devmaj, l.devmin) == dev && l.lock_type.as_str() == "DELEG")
+        .count()
+}
+
+/// Byte-range (POSIX) locks on a device: NLM's and NFSv4's.
+pub fn posix_locks_on(dev: (u32, u32)) -> usize {
+    procfs::locks()
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| (l.devmaj, l.devmin) == dev && l.lock_type.as_str() == "POSIX")
         .count()
 }
 

@@ -223,9 +223,10 @@ impl Host {
         let _ = std::fs::write("/proc/sys/fs/nfs/nlm_grace_period", nlm.to_string());
     }
 
-    /// Whether this host's lockd is in grace.
+    /// Whether this host's lockd is in grace (lockd's answer ends in a NUL
+    /// byte: only the first byte counts).
     pub fn in_grace(&self) -> bool {
-        self.read("/proc/fs/lockd/nlm_end_grace").trim() == "N"
+        self.read("/proc/fs/lockd/nlm_end_grace").starts_with('N')
     }
 
     /// Start rpcbind and rpc.statd for an NFS client.
