@@ -76,6 +76,15 @@ impl AgentCmd {
         }
     }
 
+    /// The same command, running the ClusterLabs agent `name` (Debian's
+    /// resource-agents) instead: for side-by-side checks.
+    pub fn clusterlabs(mut self, name: &str) -> Self {
+        self.bin = PathBuf::from("/usr/lib/ocf/resource.d/heartbeat").join(name);
+        self.env
+            .insert("OCF_RESOURCE_INSTANCE".into(), format!("test-{name}"));
+        self
+    }
+
     /// Set a parameter (OCF_RESKEY_<name>).
     pub fn param(mut self, name: &str, value: impl ToString) -> Self {
         self.params.insert(name.to_owned(), value.to_string());

@@ -7,6 +7,8 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod crash;
+pub mod fleet;
 pub mod guest;
 pub mod lan;
 pub mod loopdev;

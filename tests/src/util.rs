@@ -179,3 +179,20 @@ pub fn stage_provider(dir: &Path) -> PathBuf {
     }
     provider
 }
+
+/// A CIB made from pcs argument lists with `pcs -f` here, in a sandbox
+/// where ocf:handoff:* is installed (pcs checks agents exist, and starts
+/// in a fraction of the time it takes under emulation), for a guest to
+/// load: `scratch`/cib.xml.
+pub fn cib_from_pcs(scratch: &Path, commands: &[Vec<String>]) -> PathBuf {
+    let sb = crate::Sandbox::new();
+    let provider = stage_provider(&scratch.join("provider"));
+    sb.overlay_ocf(&provider, scratch);
+    let cib = scratch.join("cib.xml");
+    let empty = run_ok(Command::new("cibadmin").arg("--empty"));
+    std::fs::write(&cib, &empty.stdout).expect("cib.xml");
+    for args in commands {
+        run_ok(sb.command("pcs").arg("-f").arg(&cib).args(args));
+    }
+    cib
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::util::{bin_dir, have, run_ok, stdout_ok, workspace_root};
 
 /// Bumped whenever the image recipe below changes.
-const RECIPE: &str = "handoff-vm-image-v8";
+const RECIPE: &str = "handoff-vm-image-v9";
 
 /// Kernel modules the scenarios need (their dependencies come along).
 const MODULES: &[&str] = &[
@@ -32,6 +32,11 @@ const MODULES: &[&str] = &[
     "9p",
     "9pnet_virtio",
     "overlay",
+    // Machines of their own (the crash scenarios): network cards, the
+    // host's command port, and sbd's watchdog.
+    "virtio_net",
+    "virtio_console",
+    "softdog",
 ];
 
 /// Host programs copied into the guest, with their libraries.
@@ -341,7 +346,7 @@ pub fn base_image() -> Image {
 
 /// The per-run overlay: agents and the guest driver as built now, and
 /// `extra` files (host path, guest path).
-fn overlay(dir: &Path, extra: &[(PathBuf, &str)]) -> PathBuf {
+pub(crate) fn overlay(dir: &Path, extra: &[(PathBuf, &str)]) -> PathBuf {
     let tree = dir.join("overlay");
     let _ = std::fs::remove_dir_all(&tree);
     let mut libs = BTreeSet::new();
@@ -365,6 +370,33 @@ fn overlay(dir: &Path, extra: &[(PathBuf, &str)]) -> PathBuf {
     let out = dir.join("overlay.cpio");
     cpio(&tree, &out);
     out
+}
+
+/// The checks and measurements in a guest's console log.
+pub(crate) fn parse_results(log: &str) -> (Vec<Check>, Vec<Metric>) {
+    let mut checks = Vec::new();
+    let mut metrics = Vec::new();
+    for line in log.lines() {
+        if let Some(j) = line.split_once("HANDOFF-CHECK ").map(|(_, j)| j) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(j) {
+                checks.push(Check {
+                    name: v["name"].as_str().unwrap_or_default().to_owned(),
+                    ok: v["ok"].as_bool().unwrap_or(false),
+                    detail: v["detail"].as_str().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+        if let Some(j) = line.split_once("HANDOFF-METRIC ").map(|(_, j)| j) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(j) {
+                metrics.push(Metric {
+                    name: v["name"].as_str().unwrap_or_default().to_owned(),
+                    value: v["value"].as_f64().unwrap_or(f64::NAN),
+                    unit: v["unit"].as_str().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+    }
+    (checks, metrics)
 }
 
 /// One result line of the guest driver.
@@ -403,7 +435,7 @@ pub struct Run {
     pub accel: &'static str,
 }
 
-fn kvm_works(image: &Image, overlay: &Path) -> bool {
+pub(crate) fn kvm_works(image: &Image, overlay: &Path) -> bool {
     let verdict = cache_root().join("vm").join(format!("kvm-{}", image.key));
     if let Ok(v) = std::fs::read_to_string(&verdict) {
         return v.trim() == "yes";
@@ -426,12 +458,66 @@ fn kvm_works(image: &Image, overlay: &Path) -> bool {
 
 /// How a guest boots besides its kernel and images.
 #[derive(Clone, Copy, Default)]
-struct Machine {
+pub(crate) struct Machine {
     /// Share the host's root filesystem read-only (9p): the guest then
     /// runs on it under a writable overlay (`handoff.root=host`).
-    host_root: bool,
+    pub(crate) host_root: bool,
     /// Memory in MiB (2048 when 0).
-    memory_mib: u32,
+    pub(crate) memory_mib: u32,
+    /// Virtual CPUs (2 when 0).
+    pub(crate) cpus: u32,
+}
+
+/// The base image and the per-run overlay as one initrd at `out`.
+pub(crate) fn join_initrd(image: &Image, overlay: &Path, out: &Path) {
+    let mut all = std::fs::read(&image.initrd).expect("base initrd");
+    all.extend(std::fs::read(overlay).expect("overlay"));
+    std::fs::write(out, all).expect("initrd");
+}
+
+/// qemu with the guest's kernel, `initrd`, console on stdout, and
+/// `args` on the kernel command line; disks and devices are the caller's.
+pub(crate) fn qemu(
+    image: &Image,
+    initrd: &Path,
+    accel: &str,
+    args: &str,
+    machine: Machine,
+) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    match accel {
+        "kvm" => cmd.args(["-enable-kvm", "-cpu", "host"]),
+        _ => cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
+    };
+    let memory = if machine.memory_mib == 0 {
+        2048
+    } else {
+        machine.memory_mib
+    };
+    let cpus = if machine.cpus == 0 { 2 } else { machine.cpus };
+    cmd.args(["-machine", "pc", "-m"])
+        .arg(memory.to_string())
+        .args(["-smp", &cpus.to_string(), "-nodefaults", "-no-user-config"]);
+    if machine.host_root {
+        cmd.args([
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+        ]);
+    }
+    cmd.args(["-display", "none", "-serial", "stdio", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&image.kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-append")
+        .arg(format!(
+            // Expedited RCU: under emulation a normal grace period takes
+            // up to seconds, and every read of /proc/locks (the agents' and
+            // the checks') holds all file locking for one; hardware takes
+            // milliseconds, which expedited grace periods come closer to.
+            "console=ttyS0 quiet panic=-1 rcupdate.rcu_expedited=1 rdinit=/handoff/bin/handoff-vmtest {args}"
+        ));
+    cmd
 }
 
 fn boot_machine(
@@ -444,42 +530,8 @@ fn boot_machine(
     machine: Machine,
 ) -> Run {
     let run_initrd = overlay.with_file_name(format!("run-{accel}.cpio"));
-    let mut all = std::fs::read(&image.initrd).expect("base initrd");
-    all.extend(std::fs::read(overlay).expect("overlay"));
-    std::fs::write(&run_initrd, all).expect("initrd");
-    let mut cmd = Command::new("qemu-system-x86_64");
-    match accel {
-        "kvm" => cmd.args(["-enable-kvm", "-cpu", "host"]),
-        _ => cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
-    };
-    let memory = if machine.memory_mib == 0 {
-        2048
-    } else {
-        machine.memory_mib
-    };
-    cmd.args(["-machine", "pc", "-m"])
-        .arg(memory.to_string())
-        .args(["-smp", "2", "-nodefaults", "-no-user-config"]);
-    if machine.host_root {
-        cmd.args([
-            "-virtfs",
-            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-        ]);
-    }
-    cmd
-    .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
-    .arg("-kernel")
-    .arg(&image.kernel)
-    .arg("-initrd")
-    .arg(&run_initrd)
-    .arg("-append")
-    .arg(format!(
-        // Expedited RCU: under emulation a normal grace period takes up to
-        // seconds, and every read of /proc/locks (the agents' and the
-        // checks') holds all file locking for one; hardware takes
-        // milliseconds, which expedited grace periods come closer to.
-        "console=ttyS0 quiet panic=-1 rcupdate.rcu_expedited=1 rdinit=/handoff/bin/handoff-vmtest {args}"
-    ));
+    join_initrd(image, overlay, &run_initrd);
+    let mut cmd = qemu(image, &run_initrd, accel, args, machine);
     for d in disks.unwrap_or_default() {
         cmd.arg("-drive").arg(format!(
             "file={},if=virtio,format=raw,cache=unsafe",
@@ -525,28 +577,7 @@ fn boot_machine(
     }
     let _ = child.kill();
     let _ = child.wait();
-    let mut checks = Vec::new();
-    let mut metrics = Vec::new();
-    for line in log.lines() {
-        if let Some(j) = line.split_once("HANDOFF-CHECK ").map(|(_, j)| j) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(j) {
-                checks.push(Check {
-                    name: v["name"].as_str().unwrap_or_default().to_owned(),
-                    ok: v["ok"].as_bool().unwrap_or(false),
-                    detail: v["detail"].as_str().unwrap_or_default().to_owned(),
-                });
-            }
-        }
-        if let Some(j) = line.split_once("HANDOFF-METRIC ").map(|(_, j)| j) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(j) {
-                metrics.push(Metric {
-                    name: v["name"].as_str().unwrap_or_default().to_owned(),
-                    value: v["value"].as_f64().unwrap_or(f64::NAN),
-                    unit: v["unit"].as_str().unwrap_or_default().to_owned(),
-                });
-            }
-        }
-    }
+    let (checks, metrics) = parse_results(&log);
     Run {
         checks,
         metrics,
@@ -587,6 +618,7 @@ pub fn run_on_host_root(
     let machine = Machine {
         host_root: true,
         memory_mib: 3072,
+        cpus: 0,
     };
     let args = format!("{args} handoff.root=host");
     run_machine(scratch, &args, timeout, None, extra, machine)

@@ -6,10 +6,8 @@
 
 use std::time::Duration;
 
-use std::process::Command;
-
-use handoff_tests::util::{have, run_ok, stage_provider};
-use handoff_tests::{guest, needs_root, vm, Sandbox, Scratch};
+use handoff_tests::util::{cib_from_pcs, have};
+use handoff_tests::{guest, needs_root, vm, Scratch};
 
 #[test]
 fn pacemaker_moves_export_groups_in_a_vm() {
@@ -22,18 +20,9 @@ fn pacemaker_moves_export_groups_in_a_vm() {
         return;
     }
     let scratch = Scratch::new("cluster-vm");
-    // The configuration, made with the README's pcs commands here (pcs
-    // starts in a fraction of the time it takes under emulation), in a
-    // sandbox where ocf:handoff:* is installed; the guest loads it.
-    let sb = Sandbox::new();
-    let provider = stage_provider(&scratch.join("provider"));
-    sb.overlay_ocf(&provider, scratch.path());
-    let cib = scratch.join("cib.xml");
-    let empty = run_ok(Command::new("cibadmin").arg("--empty"));
-    std::fs::write(&cib, &empty.stdout).expect("cib.xml");
-    for args in guest::cluster::pcs_commands() {
-        run_ok(sb.command("pcs").arg("-f").arg(&cib).args(&args));
-    }
+    // The configuration, made with the README's pcs commands here; the
+    // guest loads it.
+    let cib = cib_from_pcs(scratch.path(), &guest::cluster::pcs_commands());
     let run = vm::run_on_host_root(
         scratch.path(),
         "handoff.scenarios=cluster",

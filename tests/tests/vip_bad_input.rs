@@ -105,7 +105,7 @@ const CASES: &[BadInput] = &[
             ("nic", "eth1"),
             ("cidr_netmask", "64"),
         ],
-        code: 2,
+        code: 1,
         reason: "IPv6 is disabled on eth1",
     },
     BadInput {
@@ -141,14 +141,40 @@ const CASES: &[BadInput] = &[
     BadInput {
         name: "no route for the address",
         set: &[("ip", "198.51.100.7")],
-        code: 2,
+        code: 1,
         reason: "no route on this node contains 198.51.100.7",
     },
     BadInput {
         name: "two interfaces, same subnet",
         set: &[("ip", "203.0.113.9")],
-        code: 2,
+        code: 1,
         reason: "equally well; set nic",
+    },
+    BadInput {
+        // IPaddr2 refuses it too (findif matches routes no longer than
+        // the prefix asked for), with the same exit code.
+        name: "a prefix shorter than every route to the address",
+        set: &[("cidr_netmask", "16")],
+        code: 1,
+        reason: "no route on this node contains 192.0.2.100",
+    },
+    BadInput {
+        name: "a loopback address without nic",
+        set: &[("ip", "127.0.0.3")],
+        code: 6,
+        reason: "set nic=lo",
+    },
+    BadInput {
+        name: "a loopback address on another interface",
+        set: &[("ip", "127.0.0.3"), ("nic", "eth0")],
+        code: 6,
+        reason: "eth0 is not the loopback interface",
+    },
+    BadInput {
+        name: "the loopback interface's own address",
+        set: &[("ip", "127.0.0.1"), ("nic", "lo")],
+        code: 6,
+        reason: "the loopback interface's own address",
     },
     BadInput {
         name: "arp_count negative",

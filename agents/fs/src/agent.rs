@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::mount::MsFlags;
 use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 
 use crate::device::{self, Device, Identity};
@@ -430,14 +431,20 @@ impl Agent for Fs {
                 .into());
             }
         }
+        // Seen at every depth: the mount table is read anyway, and an export
+        // that cannot take writes is down for its clients.
+        let asked_ro = p.options.flags.contains(MsFlags::MS_RDONLY);
+        if m.read_only && !asked_ro {
+            return Err(FsError::ReadOnly { dir }.into());
+        }
         let source = m.source.clone().unwrap_or_default();
         if ctx.check_level >= 10 {
             health::read_test(Path::new(&source))?;
         }
         if ctx.check_level >= 20 {
-            if m.options.iter().any(|o| o == "ro") {
-                ctx.log.warn(format!(
-                    "{} is mounted read-only: depth 20 skips the write test",
+            if asked_ro {
+                ctx.log.debug(format!(
+                    "{} is mounted read-only as configured: depth 20 skips the write test",
                     dir.display()
                 ));
             } else {

@@ -125,6 +125,11 @@ pub enum FsError {
         found: String,
         expected: String,
     },
+    /// Mounted read-only although the options do not ask for it: the
+    /// kernel turned it read-only (errors=remount-ro after an I/O error),
+    /// or someone remounted it.
+    #[error("{dir} is mounted read-only, but options do not ask for ro (an I/O error remounted it, or it was remounted by hand); the export cannot take writes")]
+    ReadOnly { dir: PathBuf },
     /// The depth-10 or depth-20 monitor test failed.
     #[error("{0}")]
     Health(String),
@@ -154,7 +159,26 @@ impl From<FsError> for OcfError {
                 Status::Args
             }
             NotBlockFilesystem(_) | Cloned | RootDirectory => Status::Configured,
-            _ => Status::Generic,
+            // Listed one by one, so that a new variant must choose its class.
+            Ambiguous { .. }
+            | DeviceRead { .. }
+            | MountTable(_)
+            | Mkdir { .. }
+            | DirectoryOccupied { .. }
+            | Submounted { .. }
+            | MountedElsewhere { .. }
+            | DeviceBusy(_)
+            | FsckFailed { .. }
+            | FsckTimeout(_)
+            | FsckSpawn(_)
+            | Mount { .. }
+            | Unmount { .. }
+            | Covered { .. }
+            | Misplaced { .. }
+            | WrongType { .. }
+            | ReadOnly { .. }
+            | Health(_)
+            | Remount { .. } => Status::Generic,
         };
         OcfError::new(status, e.to_string())
     }

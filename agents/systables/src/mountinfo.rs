@@ -21,6 +21,9 @@ pub struct Mount {
     pub source: Option<String>,
     /// Per-mount options (ro, noatime...).
     pub options: Vec<String>,
+    /// Read-only, by this mount's flag or by its superblock's (the kernel
+    /// sets the latter after an I/O error with errors=remount-ro).
+    pub read_only: bool,
 }
 
 /// The mount table of this process's mount namespace, in mount order.
@@ -32,6 +35,8 @@ pub fn read() -> std::io::Result<Vec<Mount>> {
         .into_iter()
         .map(|m| {
             let (major, minor) = m.majmin.split_once(':').unwrap_or(("0", "0"));
+            let read_only =
+                m.mount_options.contains_key("ro") || m.super_options.contains_key("ro");
             let mut options: Vec<String> = m.mount_options.into_keys().collect();
             options.sort();
             Mount {
@@ -41,6 +46,7 @@ pub fn read() -> std::io::Result<Vec<Mount>> {
                 fstype: m.fs_type,
                 source: m.mount_source.map(|s| unescape(&s)),
                 options,
+                read_only,
             }
         })
         .collect())
@@ -74,6 +80,7 @@ mod tests {
             fstype: "ext4".into(),
             source: Some("/dev/loop0".into()),
             options: vec![],
+            read_only: false,
         }
     }
 

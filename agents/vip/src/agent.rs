@@ -80,6 +80,13 @@ fn check_family(p: &VipParams) -> Result<(), VipError> {
             }
         }
     }
+    if let IpAddr::V4(v4) = ip {
+        if v4.is_loopback() && p.nic.is_none() {
+            return Err(VipError::Family(format!(
+                "{ip} is a loopback address: set nic=lo to put it on the loopback interface"
+            )));
+        }
+    }
     if let (Some(nic), Some(label)) = (&p.nic, label(p)) {
         if nic.name.len() + 1 + label.len() > 15 {
             return Err(VipError::Family(format!(
@@ -128,8 +135,17 @@ fn place(nl: &Netlink, p: &VipParams) -> Result<Place, VipError> {
         None => None,
     };
     let prefix = p.cidr_netmask.map(|c| c.len);
+    let loopback = matches!(p.ip.0, IpAddr::V4(v4) if v4.is_loopback());
+    if let Some(l) = nic.as_ref().filter(|l| loopback && !l.loopback) {
+        return Err(VipError::Family(format!(
+            "{} is a loopback address and {} is not the loopback interface; set nic=lo",
+            p.ip.0, l.name
+        )));
+    }
     let (index, prefix) = match (&nic, prefix) {
         (Some(l), Some(pl)) => (l.index, pl),
+        // The local table's 127.0.0.0/8 on lo, as IPaddr2 finds it.
+        (Some(l), None) if loopback => (l.index, 8),
         _ => {
             let routes = nl.routes(p.ip.0.is_ipv6())?;
             let name = |i: u32| {
@@ -154,8 +170,17 @@ fn place(nl: &Netlink, p: &VipParams) -> Result<Place, VipError> {
 /// The interface recorded at start, else the configured or routed one;
 /// None when none can be found (stop then looks everywhere).
 fn recorded_place(ctx: &Ctx, nl: &Netlink, p: &VipParams) -> Option<Place> {
-    let recorded = ctx
-        .state("vip")
+    if let Some((nic, prefix)) = recorded(ctx) {
+        if let Ok(Some(link)) = nl.link(&nic) {
+            return Some(Place { link, prefix });
+        }
+    }
+    place(nl, p).ok()
+}
+
+/// The interface and prefix start recorded.
+fn recorded(ctx: &Ctx) -> Option<(String, u8)> {
+    ctx.state("vip")
         .read()
         .ok()
         .flatten()
@@ -165,13 +190,7 @@ fn recorded_place(ctx: &Ctx, nl: &Netlink, p: &VipParams) -> Option<Place> {
                 v["nic"].as_str()?.to_owned(),
                 u8::try_from(v["prefix"].as_u64()?).ok()?,
             ))
-        });
-    if let Some((nic, prefix)) = recorded {
-        if let Ok(Some(link)) = nl.link(&nic) {
-            return Some(Place { link, prefix });
-        }
-    }
-    place(nl, p).ok()
+        })
 }
 
 fn ipv6_disabled(nic: &str) -> bool {
@@ -180,6 +199,10 @@ fn ipv6_disabled(nic: &str) -> bool {
 }
 
 fn announcement(p: &VipParams, place: &Place) -> Option<Announcement> {
+    // Nobody to tell on a link without ARP or neighbour discovery (lo).
+    if !place.link.arp {
+        return None;
+    }
     Some(Announcement {
         ifindex: place.link.index,
         ip: p.ip.0,
@@ -456,6 +479,24 @@ impl Agent for Vip {
             other => other?,
         }
         let nl = Netlink::connect()?;
+        // The interface the address was put on has gone: a failure, as
+        // IPaddr2 reports it, except to a probe, which asks only whether
+        // the address is here.
+        let named = p
+            .nic
+            .as_ref()
+            .map(|n| n.name.clone())
+            .or_else(|| recorded(ctx).map(|(nic, _)| nic));
+        if let Some(nic) = named {
+            if nl.link(&nic)?.is_none() {
+                if ctx.probe {
+                    return Err(OcfError::not_running(format!(
+                        "{ip}: interface {nic} is not on this node"
+                    )));
+                }
+                return Err(VipError::NicGone { ip, nic }.into());
+            }
+        }
         let Some(place) = (match &p.nic {
             Some(n) => nl.link(&n.name)?.map(|link| Place {
                 link,

@@ -72,6 +72,9 @@ pub enum VipError {
         what: &'static str,
         source: std::io::Error,
     },
+    /// The interface of a running address has disappeared.
+    #[error("interface {nic} of {ip} no longer exists on this node; {ip} is down with it")]
+    NicGone { ip: IpAddr, nic: String },
     /// The address is still present after stop.
     #[error("{ip} is still on {nic} after it was removed")]
     StillThere { ip: IpAddr, nic: String },
@@ -81,10 +84,29 @@ impl From<VipError> for OcfError {
     fn from(e: VipError) -> Self {
         use VipError::*;
         let status = match &e {
+            // IPaddr2 says OCF_ERR_CONFIGURED for a missing nic, which
+            // stops the resource on every node; a nic missing here (a
+            // renamed interface, a node set up differently) bans only
+            // this node. Deliberate, see the README.
             NoSuchNic(_) | NoNetns(_) => Status::Installed,
-            NoRoute { .. } | Ambiguous { .. } | NoIpv6(_) => Status::Args,
             Family(_) => Status::Configured,
-            _ => Status::Generic,
+            // As IPaddr2: findif's failures are OCF_ERR_GENERIC. Listed
+            // one by one, so that a new variant must choose its class.
+            NoRoute { .. }
+            | Ambiguous { .. }
+            | NoIpv6(_)
+            | Netlink(_)
+            | Exists(_)
+            | Netns { .. }
+            | InUse { .. }
+            | DadFailed { .. }
+            | DadTimeout { .. }
+            | Elsewhere { .. }
+            | LinkDown { .. }
+            | MarkedDadFailed { .. }
+            | Socket { .. }
+            | NicGone { .. }
+            | StillThere { .. } => Status::Generic,
         };
         OcfError::new(status, e.to_string())
     }

@@ -5,7 +5,9 @@
 use std::net::IpAddr;
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, CacheInfo};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressMessage, AddressScope, CacheInfo,
+};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteScope, RouteType,
@@ -257,6 +259,11 @@ impl Netlink {
     pub fn add_address(&self, a: &NewAddr) -> Result<(), VipError> {
         let mut req = self.handle.address().add(a.index, a.ip, a.prefix);
         let m = req.message_mut();
+        // The kernel refuses 127.0.0.0/8 (other than /32) in any scope but
+        // host; ip(8) picks host for them too.
+        if matches!(a.ip, IpAddr::V4(v4) if v4.is_loopback()) {
+            m.header.scope = AddressScope::Host;
+        }
         // The builder adds a /prefix broadcast by itself; this one decides.
         m.attributes
             .retain(|x| !matches!(x, AddressAttribute::Broadcast(_)));

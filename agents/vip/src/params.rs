@@ -16,14 +16,19 @@ impl ParamValue for VirtualIp {
         let ip: IpAddr = raw.trim().parse().map_err(|_| {
             "not an IP address; give an IPv4 address such as 192.0.2.10 or an IPv6 address such as 2001:db8::10".to_owned()
         })?;
+        // 127.0.0.0/8 other than lo's own address is allowed: LVS
+        // direct-routing setups put addresses on lo (with nic=lo).
         let unusable = match ip {
             IpAddr::V4(v4) => {
-                v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || v4.is_loopback()
+                v4.is_unspecified()
+                    || v4.is_multicast()
+                    || v4.is_broadcast()
+                    || v4 == Ipv4Addr::LOCALHOST
             }
             IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast() || v6.is_loopback(),
         };
         if unusable {
-            return Err("is an unspecified, loopback, multicast or broadcast address, which cannot be a service address".into());
+            return Err("is an unspecified, multicast or broadcast address, or the loopback interface's own address, which cannot be a service address".into());
         }
         Ok(VirtualIp(ip))
     }
@@ -338,6 +343,7 @@ mod tests {
         assert!(VirtualIp::parse_value("192.0.2.10").is_ok());
         assert!(VirtualIp::parse_value("2001:db8::10").is_ok());
         assert!(VirtualIp::parse_value("fe80::1").is_ok());
+        assert!(VirtualIp::parse_value("127.0.0.3").is_ok());
         for bad in [
             "192.0.2",
             "192.0.2.300",

@@ -10,7 +10,12 @@
 //! - `--lock open PATH`: open read-only, read it, print OPEN, keep it open
 //!   (an NFSv4 server may hand out a read delegation for it);
 //! - `--lock probe PATH`: ask for a lock without waiting for a conflicting
-//!   one; print GRANTED (and release it) or REFUSED.
+//!   one; print GRANTED (and release it) or REFUSED;
+//! - `--lock journal PATH STOPFILE`: every 100 ms write the next 4 KiB
+//!   record and fsync it, until STOPFILE exists; then print a JSON summary
+//!   with the last record whose fsync returned (acknowledged) and the
+//!   longest wait;
+//! - `--lock check-journal PATH LAST`: check records 0 to LAST.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -232,9 +237,69 @@ pub fn main(args: &[String]) -> i32 {
                 }
             }
         }
+        ["journal", path, stop] => journal(path, stop),
+        ["check-journal", path, last] => check_journal(path, last.parse().unwrap_or(0)),
         _ => {
-            println!("usage: --lock hold|many|try|loop|write|verify|open|probe ...");
+            println!("usage: --lock hold|many|try|loop|write|verify|open|probe|journal|check-journal ...");
             2
         }
     }
+}
+
+/// The journal's record size.
+const RECORD: usize = 4096;
+
+/// Record `n` of a journal: its number, then bytes derived from it.
+fn record(n: u64) -> Vec<u8> {
+    let mut r = n.to_le_bytes().to_vec();
+    r.extend(stream(n + 1, RECORD - 8));
+    r
+}
+
+fn journal(path: &str, stop: &str) -> i32 {
+    use std::os::unix::fs::FileExt;
+    let f = open(path);
+    let (mut n, mut errors, mut acked) = (0u64, 0u64, None::<u64>);
+    let mut slowest = (0.0f64, String::new());
+    while !std::path::Path::new(stop).exists() {
+        let (t, at) = (Instant::now(), std::time::SystemTime::now());
+        match f
+            .write_all_at(&record(n), n * RECORD as u64)
+            .and_then(|()| f.sync_data())
+        {
+            Ok(()) => {
+                acked = Some(n);
+                n += 1;
+            }
+            Err(_) => errors += 1,
+        }
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if ms > slowest.0 {
+            slowest = (ms, humantime::format_rfc3339_millis(at).to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v = serde_json::json!({
+        "records": n, "errors": errors, "last_acked": acked,
+        "max_ms": slowest.0, "slowest_at": slowest.1,
+    });
+    println!("{v}");
+    0
+}
+
+fn check_journal(path: &str, last: u64) -> i32 {
+    let mut got = Vec::new();
+    if let Err(e) = open(path).read_to_end(&mut got) {
+        println!("ERROR {e}");
+        return 1;
+    }
+    for n in 0..=last {
+        let at = n as usize * RECORD;
+        if got.get(at..at + RECORD) != Some(record(n).as_slice()) {
+            println!("DIFFERENT record {n} of 0..={last}");
+            return 1;
+        }
+    }
+    println!("SAME {} records", last + 1);
+    0
 }

@@ -10,6 +10,7 @@ pub mod hostroot;
 pub mod lockc;
 pub mod report;
 pub mod scenarios;
+pub mod serve;
 pub mod sys;
 pub mod topo;
 pub mod vservers;
@@ -83,6 +84,16 @@ pub fn main() {
             Some(Ok(text)) => print!("{text}"),
             _ => std::process::exit(1),
         },
+        Some("--serve") => serve::main(),
+        Some("--watch") => {
+            // --watch OUT STOPFILE: every task's kernel stack each time it
+            // changes, while it waits (D) or is one of the client's NFS
+            // daemons, until STOPFILE exists.
+            let (Some(out), Some(stop)) = (args.get(2), args.get(3)) else {
+                std::process::exit(2)
+            };
+            sys::watch_stacks(std::path::Path::new(out), std::path::Path::new(stop));
+        }
         Some("--run") => {
             scenarios::run_all(args.get(2).map(String::as_str).unwrap_or(""));
         }
@@ -105,11 +116,18 @@ fn init() {
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    if cmdline("handoff.mode").as_deref() != Some("boot") {
+    let mode = cmdline("handoff.mode");
+    if mode.as_deref() != Some("boot") {
         let scenarios = cmdline("handoff.scenarios").unwrap_or_default();
-        let runner = std::process::Command::new("/handoff/bin/handoff-vmtest")
-            .args(["--run", &scenarios])
-            .spawn();
+        let runner = if mode.as_deref() == Some("serve") {
+            std::process::Command::new("/handoff/bin/handoff-vmtest")
+                .arg("--serve")
+                .spawn()
+        } else {
+            std::process::Command::new("/handoff/bin/handoff-vmtest")
+                .args(["--run", &scenarios])
+                .spawn()
+        };
         match runner {
             Ok(child) => {
                 let runner = nix::unistd::Pid::from_raw(child.id() as i32);

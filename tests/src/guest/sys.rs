@@ -74,13 +74,28 @@ pub fn run_for(cmd: &mut Command, limit: Duration) -> Done {
             }
         }
     };
-    loop {
+    // Read both pipes while it runs: a program that writes more than a
+    // pipe holds would otherwise wait for a reader until its time is up.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if t.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
+                // The readers are left behind: a child of the program may
+                // still hold the pipes.
                 return Done {
                     code: -2,
                     stdout: String::new(),
@@ -89,21 +104,13 @@ pub fn run_for(cmd: &mut Command, limit: Duration) -> Done {
                 };
             }
         }
-    }
+    };
     let took = t.elapsed();
-    match child.wait_with_output() {
-        Ok(o) => Done {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            took,
-        },
-        Err(e) => Done {
-            code: -1,
-            stdout: String::new(),
-            stderr: e.to_string(),
-            took,
-        },
+    Done {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        took,
     }
 }
 
@@ -252,4 +259,44 @@ fn rpc_tasks() -> Vec<String> {
         }
     }
     out
+}
+
+/// Write to `out`, until `stop` exists, each task's kernel stack whenever
+/// it changes, for the tasks that wait uninterruptibly (an NFS client's
+/// calls wait killably, which shows as D), lockd and statd: a compact
+/// record of where a pause was spent.
+pub fn watch_stacks(out: &Path, stop: &Path) {
+    use std::collections::HashMap;
+    use std::io::Write;
+    let Ok(mut file) = std::fs::File::create(out) else {
+        return;
+    };
+    let mut last: HashMap<String, String> = HashMap::new();
+    while !stop.exists() {
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let p = e.path();
+            let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            let comm = comm.trim();
+            let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+            let watched = state == Some('D') || ["lockd", "rpc.statd"].contains(&comm);
+            if !watched {
+                continue;
+            }
+            let stack = std::fs::read_to_string(p.join("stack")).unwrap_or_default();
+            let top: Vec<&str> = stack
+                .lines()
+                .take(8)
+                .map(|l| l.split_once("] ").map_or(l, |(_, f)| f))
+                .collect();
+            let now_stack = format!("{state:?} {}", top.join(" < "));
+            let key = p.display().to_string();
+            if last.get(&key) != Some(&now_stack) {
+                let _ = writeln!(file, "{now} {key} {comm} {now_stack}");
+                last.insert(key, now_stack);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
