@@ -71,7 +71,17 @@ impl From<ExportError> for OcfError {
         let status = match &e {
             NoExportfs => Status::Installed,
             NotADirectory(_) => Status::Args,
-            _ => Status::Generic,
+            // Listed one by one, so that a new variant must choose its class.
+            Server(_)
+            | NoDirectory(_)
+            | NotMounted(_)
+            | FsidConflict { .. }
+            | FsidTaken { .. }
+            | Exportfs { .. }
+            | Io { .. }
+            | Partial { .. }
+            | WrongFsid { .. }
+            | StillExported { .. } => Status::Generic,
         };
         OcfError::new(status, e.to_string())
     }

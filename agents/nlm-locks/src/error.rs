@@ -81,7 +81,17 @@ impl From<NlmError> for OcfError {
             FsidElsewhere { .. } => Status::Configured,
             Kmod(k) if k.is_installation() => Status::Installed,
             Kmod(k) if k.is_permission() => Status::Perm,
-            _ => Status::Generic,
+            // Listed one by one, so that a new variant must choose its class.
+            Kmod(_)
+            | FstypeName(_)
+            | NoNfsd(_)
+            | NotMounted(_)
+            | OtherFilesystem { .. }
+            | Control { .. }
+            | Remaining { .. }
+            | RestartWouldDrop(_)
+            | Restart(_)
+            | Io { .. } => Status::Generic,
         };
         OcfError::new(status, e.to_string())
     }
