@@ -489,32 +489,54 @@ impl Cluster {
     }
 
     /// Wait until a resource runs on `node`, for as long as the cluster
-    /// makes progress: false once crm_mon showed no change for `stall`
-    /// (nothing started, stopped or failed), or after an hour. A slower
-    /// machine takes longer but keeps moving, so it waits longer.
+    /// makes progress (see `wait_located`), at most an hour.
     pub fn wait_location_progress(&self, rsc: &str, node: &str, stall: Duration) -> bool {
-        let cap = std::time::Instant::now() + Duration::from_secs(3600);
-        let mut last = String::new();
-        let mut changed = std::time::Instant::now();
-        loop {
-            let xml = self.any().crm_mon_xml();
-            if resource_node(&xml, rsc).as_deref() == Some(node) {
-                return true;
-            }
-            // The state of every resource and node, without the clock.
-            let state: String = xml
-                .lines()
-                .filter(|l| !l.contains("<last_update "))
-                .collect();
-            if state != last {
-                last = state;
-                changed = std::time::Instant::now();
-            }
-            if changed.elapsed() >= stall || std::time::Instant::now() >= cap {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        wait_located(
+            || self.any().crm_mon_xml(),
+            rsc,
+            node,
+            stall,
+            Duration::from_secs(3600),
+            Duration::from_millis(200),
+        )
+    }
+}
+
+/// Wait until `crm_mon` (a crm_mon XML reader) shows `rsc` on `node`, for
+/// as long as the cluster makes progress: false once it showed no change
+/// for `stall` (nothing started, stopped or failed), or after `cap` (a
+/// cluster that keeps changing without getting there); it looks every
+/// `poll`. A slower machine takes longer but keeps moving, so it waits
+/// longer.
+pub fn wait_located(
+    mut crm_mon: impl FnMut() -> String,
+    rsc: &str,
+    node: &str,
+    stall: Duration,
+    cap: Duration,
+    poll: Duration,
+) -> bool {
+    let cap = std::time::Instant::now() + cap;
+    let mut last = String::new();
+    let mut changed = std::time::Instant::now();
+    loop {
+        let xml = crm_mon();
+        if resource_node(&xml, rsc).as_deref() == Some(node) {
+            return true;
         }
+        // The state of every resource and node, without the clock.
+        let state: String = xml
+            .lines()
+            .filter(|l| !l.contains("<last_update "))
+            .collect();
+        if state != last {
+            last = state;
+            changed = std::time::Instant::now();
+        }
+        if changed.elapsed() >= stall || std::time::Instant::now() >= cap {
+            return false;
+        }
+        std::thread::sleep(poll);
     }
 }
 

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::fleet::{Fleet, Spec, Vm};
+use crate::guest::cluster::{export_params, fs_params, server_params, server_vip_params};
 use crate::vm::{Check, Metric};
 
 /// One export of the scenarios.
@@ -134,30 +135,18 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
     ];
     for e in EXPORTS {
         let grp = format!("export_{}", e.id);
-        let members: Vec<(String, String, Vec<String>)> = if e.clusterlabs {
+        let fs = fs_params(e.dev, e.dir);
+        let members: Vec<(&str, &str, Vec<String>)> = if e.clusterlabs {
             vec![
+                ("fs", "ocf:heartbeat:Filesystem", fs),
                 (
-                    "fs".into(),
-                    "ocf:heartbeat:Filesystem".into(),
-                    vec![
-                        format!("device={}", e.dev),
-                        format!("directory={}", e.dir),
-                        "fstype=ext4".into(),
-                    ],
+                    "export",
+                    "ocf:heartbeat:exportfs",
+                    export_params(None, e.dir, e.fsid),
                 ),
                 (
-                    "export".into(),
-                    "ocf:heartbeat:exportfs".into(),
-                    vec![
-                        format!("directory={}", e.dir),
-                        format!("fsid={}", e.fsid),
-                        "clientspec=192.0.2.0/24".into(),
-                        "options=rw,sync,no_root_squash,no_subtree_check".into(),
-                    ],
-                ),
-                (
-                    "vip".into(),
-                    "ocf:heartbeat:IPaddr2".into(),
+                    "vip",
+                    "ocf:heartbeat:IPaddr2",
                     vec![
                         format!("ip={}", e.vip),
                         "cidr_netmask=24".into(),
@@ -167,55 +156,24 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
             ]
         } else {
             vec![
+                ("fs", "ocf:handoff:fs", fs),
                 (
-                    "fs".into(),
-                    "ocf:handoff:fs".into(),
-                    vec![
-                        format!("device={}", e.dev),
-                        format!("directory={}", e.dir),
-                        "fstype=ext4".into(),
-                    ],
+                    "server",
+                    "ocf:handoff:nfs-server",
+                    server_params(e.name, e.dir, e.vip, "eth1", GRACE),
                 ),
                 (
-                    "server".into(),
-                    "ocf:handoff:nfs-server".into(),
-                    vec![
-                        format!("name={}", e.name),
-                        format!("directory={}", e.dir),
-                        format!("ip={}", e.vip),
-                        "nic=eth1".into(),
-                        format!("grace_time={GRACE}"),
-                        format!("lease_time={GRACE}"),
-                        "threads=4".into(),
-                    ],
+                    "export",
+                    "ocf:handoff:export",
+                    export_params(Some(e.name), e.dir, e.fsid),
                 ),
-                (
-                    "export".into(),
-                    "ocf:handoff:export".into(),
-                    vec![
-                        format!("nfs_server={}", e.name),
-                        format!("directory={}", e.dir),
-                        format!("fsid={}", e.fsid),
-                        "clientspec=192.0.2.0/24".into(),
-                        "options=rw,sync,no_root_squash,no_subtree_check".into(),
-                    ],
-                ),
-                (
-                    "vip".into(),
-                    "ocf:handoff:vip".into(),
-                    vec![
-                        format!("network_namespace={}", e.name),
-                        "nic=eth0".into(),
-                        format!("ip={}", e.vip),
-                        "cidr_netmask=24".into(),
-                    ],
-                ),
+                ("vip", "ocf:handoff:vip", server_vip_params(e.name, e.vip)),
             ]
         };
         for (member, agent, params) in members {
             let mut args = words(&["resource", "create"]);
             args.push(format!("{}_{member}", e.id));
-            args.push(agent);
+            args.push(agent.to_owned());
             args.extend(params);
             // Timeouts for emulated machines, where a shell agent's start
             // takes seconds and a loaded node tens of them (IPaddr2 ran out
@@ -533,29 +491,14 @@ impl Crash {
 
     /// Wait until `rsc` runs on `node`, while the cluster keeps changing.
     fn located(&self, rsc: &str, node: &str) -> bool {
-        let mut last = String::new();
-        let mut changed = Instant::now();
-        // A cluster that keeps changing without getting there (a resource
-        // failing over and over) must end the wait too.
-        let until = Instant::now() + Duration::from_secs(600);
-        loop {
-            let xml = self.crm_mon();
-            if location(&xml, rsc).as_deref() == Some(node) {
-                return true;
-            }
-            let state: String = xml
-                .lines()
-                .filter(|l| !l.contains("<last_update "))
-                .collect();
-            if state != last {
-                last = state;
-                changed = Instant::now();
-            }
-            if changed.elapsed() > STALL || Instant::now() > until {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        crate::cluster::wait_located(
+            || self.crm_mon(),
+            rsc,
+            node,
+            STALL,
+            Duration::from_secs(600),
+            Duration::from_millis(500),
+        )
     }
 
     /// Form the cluster, load the configuration, wait for every group.

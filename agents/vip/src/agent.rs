@@ -482,31 +482,30 @@ impl Agent for Vip {
         // The interface the address was put on has gone: a failure, as
         // IPaddr2 reports it, except to a probe, which asks only whether
         // the address is here.
-        let named = p
-            .nic
-            .as_ref()
-            .map(|n| n.name.clone())
-            .or_else(|| recorded(ctx).map(|(nic, _)| nic));
-        if let Some(nic) = named {
-            if nl.link(&nic)?.is_none() {
-                if ctx.probe {
-                    return Err(OcfError::not_running(format!(
-                        "{ip}: interface {nic} is not on this node"
-                    )));
-                }
-                return Err(VipError::NicGone { ip, nic }.into());
+        let gone = |nic: String| -> OcfError {
+            if ctx.probe {
+                OcfError::not_running(format!("{ip}: interface {nic} is not on this node"))
+            } else {
+                VipError::NicGone { ip, nic }.into()
             }
-        }
-        let Some(place) = (match &p.nic {
-            Some(n) => nl.link(&n.name)?.map(|link| Place {
-                link,
-                prefix: p.cidr_netmask.map(|c| c.len).unwrap_or(0),
-            }),
-            None => recorded_place(ctx, &nl, p),
-        }) else {
-            return Err(OcfError::not_running(format!(
-                "{ip}: its interface is not on this node"
-            )));
+        };
+        let place = match &p.nic {
+            Some(n) => match nl.link(&n.name)? {
+                Some(link) => Place {
+                    link,
+                    prefix: p.cidr_netmask.map(|c| c.len).unwrap_or(0),
+                },
+                None => return Err(gone(n.name.clone())),
+            },
+            None => match recorded(ctx) {
+                Some((nic, prefix)) => match nl.link(&nic)? {
+                    Some(link) => Place { link, prefix },
+                    None => return Err(gone(nic)),
+                },
+                None => place(&nl, p).map_err(|_| {
+                    OcfError::not_running(format!("{ip}: its interface is not on this node"))
+                })?,
+            },
         };
         let want_prefix = p
             .cidr_netmask

@@ -67,31 +67,18 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
     ])];
     for (g, prefers) in &GROUPS {
         let members = [
-            ("fs", "fs", fs_params(g)),
+            ("fs", "fs", fs_params(g.dev, g.dir)),
             (
                 "server",
                 "nfs-server",
-                vec![
-                    format!("name={}", g.name),
-                    format!("directory={}", g.dir),
-                    format!("ip={}", g.vip),
-                    "nic=eth0".into(),
-                    "grace_time=20".into(),
-                    "lease_time=20".into(),
-                    "threads=4".into(),
-                ],
+                server_params(g.name, g.dir, g.vip, "eth0", "20"),
             ),
-            ("export", "export", export_params(g, Some(g.name))),
             (
-                "vip",
-                "vip",
-                vec![
-                    format!("network_namespace={}", g.name),
-                    "nic=eth0".into(),
-                    format!("ip={}", g.vip),
-                    "cidr_netmask=24".into(),
-                ],
+                "export",
+                "export",
+                export_params(Some(g.name), g.dir, g.fsid),
             ),
+            ("vip", "vip", server_vip_params(g.name, g.vip)),
         ];
         group_commands(&mut all, g, members, prefers);
     }
@@ -99,7 +86,7 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
     // node by restarting its server, which exports nothing else.
     let g = &NODEWIDE;
     let members = [
-        ("fs", "fs", fs_params(g)),
+        ("fs", "fs", fs_params(g.dev, g.dir)),
         (
             "locks",
             "nlm-locks",
@@ -111,7 +98,7 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
                 "grace=restart".into(),
             ],
         ),
-        ("export", "export", export_params(g, None)),
+        ("export", "export", export_params(None, g.dir, g.fsid)),
         (
             "vip",
             "vip",
@@ -126,26 +113,63 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
     all
 }
 
-fn fs_params(g: &Group) -> Vec<String> {
+// The parameters of each kind of member, as the VM suites' pcs commands
+// give them (this module's and crash.rs's): ext4 on a shared disk, the
+// test network's clients, a virtual server's address inside it.
+
+/// A filesystem member's parameters (fs, or Filesystem).
+pub(crate) fn fs_params(dev: &str, dir: &str) -> Vec<String> {
     vec![
-        format!("device={}", g.dev),
-        format!("directory={}", g.dir),
+        format!("device={dev}"),
+        format!("directory={dir}"),
         "fstype=ext4".into(),
     ]
 }
 
-fn export_params(g: &Group, server: Option<&str>) -> Vec<String> {
+/// An export member's parameters (export, with its server if any; or
+/// exportfs without one).
+pub(crate) fn export_params(server: Option<&str>, dir: &str, fsid: &str) -> Vec<String> {
     let mut p: Vec<String> = server
         .map(|s| format!("nfs_server={s}"))
         .into_iter()
         .collect();
     p.extend([
-        format!("directory={}", g.dir),
-        format!("fsid={}", g.fsid),
+        format!("directory={dir}"),
+        format!("fsid={fsid}"),
         "clientspec=192.0.2.0/24".into(),
         "options=rw,sync,no_root_squash,no_subtree_check".into(),
     ]);
     p
+}
+
+/// A virtual server's parameters: its address on `nic`, grace and lease
+/// of `grace` seconds, 4 threads.
+pub(crate) fn server_params(
+    name: &str,
+    dir: &str,
+    vip: &str,
+    nic: &str,
+    grace: &str,
+) -> Vec<String> {
+    vec![
+        format!("name={name}"),
+        format!("directory={dir}"),
+        format!("ip={vip}"),
+        format!("nic={nic}"),
+        format!("grace_time={grace}"),
+        format!("lease_time={grace}"),
+        "threads=4".into(),
+    ]
+}
+
+/// The parameters of a virtual server's address, inside its namespace.
+pub(crate) fn server_vip_params(name: &str, vip: &str) -> Vec<String> {
+    vec![
+        format!("network_namespace={name}"),
+        "nic=eth0".into(),
+        format!("ip={vip}"),
+        "cidr_netmask=24".into(),
+    ]
 }
 
 /// One group's `pcs resource create` commands, members in start order, and
