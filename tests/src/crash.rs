@@ -496,7 +496,7 @@ impl Crash {
             rsc,
             node,
             STALL,
-            Duration::from_secs(600),
+            Duration::from_secs(1800),
             Duration::from_millis(500),
         )
     }
@@ -781,7 +781,9 @@ impl Crash {
         let mut mounted: Vec<Option<Duration>> = vec![None; moved.len()];
         let mut answered: Vec<Option<Duration>> = vec![None; moved.len()];
         let mut back: Vec<Option<Duration>> = vec![None; moved.len()];
-        let until = Instant::now() + Duration::from_secs(600);
+        // Caps, far above this machine's times (D, the slowest, settled
+        // within 250 s), so that a machine emulating 3x slower still fits.
+        let until = Instant::now() + Duration::from_secs(1500);
         loop {
             let now = t0.elapsed();
             if node1_end.is_none() && !self.nodes[0].as_mut().is_some_and(|vm| vm.running()) {
@@ -1006,7 +1008,7 @@ impl Crash {
                 "Stopped",
             ]);
         }
-        let stopped = wait(Duration::from_secs(300), || {
+        let stopped = wait(Duration::from_secs(900), || {
             let xml = self.crm_mon();
             moved
                 .iter()
@@ -1050,7 +1052,7 @@ impl Crash {
         }
         let t = Instant::now();
         self.boot_node(0, false);
-        let online = wait(Duration::from_secs(300), || {
+        let online = wait(Duration::from_secs(900), || {
             crate::cluster::node_online(&self.crm_mon(), "node1")
         });
         self.report.metric(
