@@ -23,7 +23,7 @@
 //! groups move back for the next crash.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::fleet::{Fleet, Spec, Vm};
 use crate::guest::cluster::{export_params, fs_params, server_params, server_vip_params};
@@ -250,6 +250,8 @@ pub struct Crash {
     /// Findings.
     pub report: Report,
     began: Instant,
+    /// The crashes so far: their lock holders keep holding.
+    tags: Vec<String>,
 }
 
 fn node_spec(i: usize, disks: &[PathBuf]) -> Spec {
@@ -349,6 +351,7 @@ impl Crash {
             cib,
             report: Report::default(),
             began,
+            tags: Vec::new(),
         };
         c.report.metric(
             "crash_boot_client_ms",
@@ -590,6 +593,30 @@ impl Crash {
     }
 }
 
+/// How long after `up` a journal's slowest write ended (negative: before;
+/// NaN when the summary lacks it).
+fn stall_after(summary: &serde_json::Value, up: SystemTime) -> f64 {
+    let began = summary["slowest_at"]
+        .as_str()
+        .and_then(|s| humantime::parse_rfc3339(s).ok());
+    let (Some(began), Some(max)) = (began, summary["max_ms"].as_f64()) else {
+        return f64::NAN;
+    };
+    let ended = began + Duration::from_secs_f64(max / 1000.0);
+    match ended.duration_since(up) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+/// A file the client holds a lock on.
+struct Holder {
+    /// Over NFSv4.2 (else NFSv3).
+    v4: bool,
+    /// Its inode number, the same on the server.
+    inode: u64,
+}
+
 /// What the client runs for one crash: a journal and a lock holder per
 /// export and version, lock loops on C.
 struct Load {
@@ -662,6 +689,68 @@ impl Crash {
             tag: tag.into(),
             stop,
         }
+    }
+
+    /// How far the client's clock is ahead of this machine's, in ms (its
+    /// clock starts from the emulated RTC, to the second).
+    fn client_clock_offset(&self) -> f64 {
+        let before = SystemTime::now();
+        let out = self.client.run(&["date", "+%s.%N"]).stdout;
+        let after = SystemTime::now();
+        let epoch = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+        };
+        out.trim().parse::<f64>().map_or(0.0, |guest| {
+            (guest - (epoch(before) + epoch(after)) / 2.0) * 1000.0
+        })
+    }
+
+    /// The files whose locks the client holds on `e` and must get back:
+    /// every crash's so far on a handoff export (its holders keep
+    /// holding), this crash's on the ClusterLabs one (it lost the others).
+    fn holders(&self, e: &Export) -> Vec<Holder> {
+        let tags = if e.clusterlabs {
+            &self.tags[self.tags.len().saturating_sub(1)..]
+        } else {
+            &self.tags[..]
+        };
+        let paths: Vec<(bool, String)> = tags
+            .iter()
+            .flat_map(|t| ["3", "4"].map(|v| (v == "4", format!("/mnt/{}{v}/lock-{t}-v{v}", e.id))))
+            .collect();
+        let mut args = vec!["stat", "-c", "%i"];
+        args.extend(paths.iter().map(|(_, p)| p.as_str()));
+        let out = self.client.run(&args).stdout;
+        paths
+            .iter()
+            .zip(out.lines())
+            .filter_map(|((v4, _), l)| {
+                Some(Holder {
+                    v4: *v4,
+                    inode: l.trim().parse().ok()?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many of `holders` node `i` holds no lock for: an NFSv3 lock is a
+    /// POSIX line on its file; an NFSv4 client's can hide under its
+    /// delegation, so either counts.
+    fn missing(&self, i: usize, dev: &str, holders: &[Holder]) -> usize {
+        let lines = self.lock_lines(i, dev);
+        let on = |inode: u64, v4: bool| {
+            lines.iter().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let kind_ok = w.contains(&"POSIX") || (v4 && w.contains(&"DELEG"));
+                kind_ok
+                    && w.iter().any(|x| {
+                        x.rsplit(':').next().and_then(|n| n.parse::<u64>().ok()) == Some(inode)
+                            && x.matches(':').count() == 2
+                    })
+            })
+        };
+        holders.iter().filter(|h| !on(h.inode, h.v4)).count()
     }
 
     /// Byte-range locks (POSIX) on `dev` on node `i`.
@@ -743,13 +832,19 @@ impl Crash {
     pub fn crash(&mut self, kind: &str) -> bool {
         let tag = kind.to_owned();
         let load = self.start_load(&tag);
+        self.tags.push(tag.clone());
         std::thread::sleep(Duration::from_secs(10));
         let moved: Vec<Export> = EXPORTS
             .iter()
             .copied()
             .filter(|e| e.home == "node1")
             .collect();
-        let held_before: Vec<usize> = moved.iter().map(|e| self.locks_on(0, e.dev)).collect();
+        let holders: Vec<Vec<Holder>> = moved.iter().map(|e| self.holders(e)).collect();
+        let held_before: Vec<usize> = moved
+            .iter()
+            .zip(&holders)
+            .map(|(e, h)| h.len() - self.missing(0, e.dev, h))
+            .collect();
         let fenced_before = self.fencings_of_node1();
         for (k, e) in moved.iter().enumerate() {
             self.report.metric(
@@ -763,7 +858,9 @@ impl Crash {
                 "locks",
             );
         }
+        let offset = self.client_clock_offset();
         let t0 = Instant::now();
+        let t0_wall = SystemTime::now();
         match kind {
             "poweroff" => {
                 if let Some(vm) = self.nodes[0].as_mut() {
@@ -807,7 +904,7 @@ impl Crash {
                 }
                 if answered[k].is_some()
                     && back[k].is_none()
-                    && self.locks_on(1, e.dev) >= held_before[k]
+                    && self.missing(1, e.dev, &holders[k]) == 0
                 {
                     back[k] = Some(t0.elapsed());
                 }
@@ -885,7 +982,13 @@ impl Crash {
                         e.id.to_uppercase()
                     ),
                     back[k].is_some(),
-                    format!("{n} of {} held", held_before[k]),
+                    format!(
+                        "{} of {} held ({} before the crash); {n} lock lines: {}",
+                        holders[k].len() - self.missing(1, e.dev, &holders[k]),
+                        holders[k].len(),
+                        held_before[k],
+                        self.lock_lines(1, e.dev).join(" | ")
+                    ),
                 );
             }
         }
@@ -922,6 +1025,19 @@ impl Crash {
                 v["max_ms"].as_f64().unwrap_or(f64::NAN),
                 "ms",
             );
+            // What the client waited beyond the outage: its slowest write
+            // ended this long after the export's address answered again.
+            let up = moved
+                .iter()
+                .position(|e| rest.starts_with(e.id))
+                .and_then(|k| answered[k]);
+            if let Some(up) = up {
+                self.report.metric(
+                    &format!("{kind}_{rest}_stall_after_address_ms"),
+                    stall_after(v, t0_wall + up) - offset,
+                    "ms",
+                );
+            }
             self.report.check(
                 &format!("{kind}: every acknowledged record on {rest} reads back"),
                 checked.as_ref().is_some_and(|d| d.code == 0),
@@ -1130,5 +1246,18 @@ impl Crash {
     /// The time since the topology was made.
     pub fn elapsed(&self) -> Duration {
         self.began.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stall_is_counted_from_the_address_to_the_end_of_the_slowest_write() {
+        let v = serde_json::json!({"max_ms": 3000.0, "slowest_at": "2026-12-02T00:00:10.000Z"});
+        let up = humantime::parse_rfc3339("2026-12-02T00:00:12.500Z").unwrap();
+        assert!((stall_after(&v, up) - 500.0).abs() < 1.0);
+        assert!(stall_after(&serde_json::json!({}), up).is_nan());
     }
 }

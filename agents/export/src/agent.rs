@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
-use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
 
 use crate::error::ExportError;
 use crate::params::ExportParams;
@@ -40,12 +39,6 @@ and restored where the export starts next.",
     ],
     example: "pcs resource create export_a_export ocf:handoff:export directory=/srv/nfs/a fsid=1 \\\n    clientspec=192.0.2.0/24 options=rw,sync,no_root_squash op monitor interval=10s --group export_a",
 };
-
-/// Whether `dir` is the root of a mount.
-fn is_mount_point(dir: &Path) -> bool {
-    statx(CWD, dir, AtFlags::STATX_DONT_SYNC, StatxFlags::BASIC_STATS)
-        .is_ok_and(|st| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
-}
 
 fn table() -> Result<Vec<Entry>, ExportError> {
     etab::read(Path::new(ETAB)).map_err(|source| ExportError::Io {
@@ -105,7 +98,7 @@ fn save_rmtab(ctx: &Ctx, p: &ExportParams) {
     let Some(name) = &p.rmtab_backup.0 else {
         return;
     };
-    if !is_mount_point(p.directory.as_path()) && !p.allow_non_mountpoint {
+    if !systables::is_mount_point(p.directory.as_path()) && !p.allow_non_mountpoint {
         return;
     }
     let current = std::fs::read_to_string(RMTAB).unwrap_or_default();
@@ -183,7 +176,7 @@ impl Agent for Export {
         if !dir.is_dir() {
             return Err(ExportError::NoDirectory(dir.to_owned()).into());
         }
-        if !p.allow_non_mountpoint && !is_mount_point(dir) {
+        if !p.allow_non_mountpoint && !systables::is_mount_point(dir) {
             return Err(ExportError::NotMounted(dir.to_owned()).into());
         }
         let entries = table()?;
@@ -302,7 +295,7 @@ impl Agent for Export {
             }
             .into());
         }
-        if !p.allow_non_mountpoint && !is_mount_point(dir) {
+        if !p.allow_non_mountpoint && !systables::is_mount_point(dir) {
             return Err(ExportError::NotMounted(dir.to_owned()).into());
         }
         Ok(Facts::new()

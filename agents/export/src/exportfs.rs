@@ -8,10 +8,7 @@ use crate::error::ExportError;
 
 /// The exportfs binary, if installed.
 pub fn binary() -> Option<PathBuf> {
-    ["/usr/sbin/exportfs", "/sbin/exportfs"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    systables::sbin("exportfs")
 }
 
 fn run(args: &[String]) -> Result<(), ExportError> {

@@ -28,10 +28,7 @@ pub fn needed(mode: RunFsck, fstype: &str) -> bool {
 
 /// The fsck binary, if installed.
 pub fn binary() -> Option<PathBuf> {
-    ["/usr/sbin/fsck", "/sbin/fsck"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    systables::sbin("fsck")
 }
 
 /// Run `fsck -t TYPE -p [-f] DEVICE` within the deadline. Exit codes

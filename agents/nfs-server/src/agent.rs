@@ -35,7 +35,9 @@ Because nfsd, lockd and their grace period belong to a network namespace, a star
 grace period for this export alone: once the virtual IP is up, its NFSv3 clients are told by \
 SM_NOTIFY and its NFSv4 clients reconnect, and they reclaim their locks and opens within \
 grace_time; the grace ends as soon as every client is back, and no other export on the node \
-waits. Stop stops nfsd while statd still runs (whose lockd releases this server's locks and \
+waits. Before the notification, the clients' TCP connections recorded on the export (by each \
+monitor and by stop) get tickle ACKs from the address, so that they reconnect at once instead \
+of on their back-off. Stop stops nfsd while statd still runs (whose lockd releases this server's locks and \
 no other's, and nfsd its NFSv4 state), keeps the client records on the export, checks that no \
 lock of the exported filesystem held for a client remains, ends every process left in the \
 namespaces and removes them, so that nothing on the node holds the filesystem any more.",
@@ -163,7 +165,7 @@ fn shut_down(ctx: &Ctx, m: &Members) -> Result<(), ServerError> {
         let t = Instant::now();
         nfsd::set_threads(0)?;
         ctx.log.info(format!(
-            "nfsd stopped in {} ms: lockd released this server's locks",
+            "nfsd stopped in {} ms: the kernel releases this server's locks with it",
             t.elapsed().as_millis()
         ));
     }
@@ -392,7 +394,18 @@ fn health(ctx: &Ctx, p: &ServerParams, server: &Server, m: &Members) -> Result<F
     if let Some(n) = nfsd::v4_clients() {
         facts = facts.with("v4_clients", n);
     }
-    if let Some(r) = grace::progress() {
+    let progress = grace::progress();
+    // The clients' connections, for the node that takes the export over
+    // after a crash; not before the helper has read the previous record.
+    if progress.as_ref().is_none_or(|r| r.phase == grace::ENDED) {
+        let conns = nsm::tickle::connections(p.ip, &sockets.tcp);
+        facts = facts.with("tcp_clients", conns.len());
+        if let Err(e) = nsm::tickle::record(Path::new("/var/lib/nfs"), &conns) {
+            ctx.log
+                .warn(format!("cannot record the clients' TCP connections: {e}"));
+        }
+    }
+    if let Some(r) = progress {
         facts = facts.with("reclaim", r.phase);
         if let Some(o) = r.outcome {
             facts = facts.with("reclaim_outcome", o);
@@ -414,7 +427,7 @@ impl Agent for NfsServer {
             "rpc.nfsd",
             "exportfs",
         ] {
-            if daemons::program(prog).is_none() {
+            if systables::sbin(prog).is_none() {
                 return Err(ServerError::NotInstalled(prog.into()).into());
             }
         }
@@ -507,6 +520,15 @@ impl Agent for NfsServer {
         let m = members(&server);
         let dev = mounted_dev(p.directory.as_path());
         let mut frozen = None;
+        // Counting a lock table that hides the clients' locks would tell
+        // the next start there were none, and it would end the grace
+        // before they reclaim.
+        let visible = locks::owners_visible();
+        if !visible {
+            ctx.log.warn(
+                "this /proc hides lockd's and nfsd's locks (a PID namespace): the clients' locks cannot be counted, the next start keeps its whole grace period",
+            );
+        }
         if server.is_ready() {
             ocf::helper::stop(grace::FLAG, &ctx.state("helper"));
             let node =
@@ -514,8 +536,25 @@ impl Agent for NfsServer {
             server.enter(false, &ctx.log).map_err(ServerError::from)?;
             // What the clients hold, when they can no longer change it (the
             // address is gone): the next start waits for as many.
-            if let Some(dev) = dev.filter(|_| !nsm::is_local(p.ip)) {
+            if let Some(dev) = dev.filter(|_| !nsm::is_local(p.ip) && visible) {
                 frozen = locks::held_on(&[dev]).first().map(|h| h.client_locks());
+            }
+            // Their connections too, for the tickles of the next start: what
+            // the last monitor saw, and what is left (nfsd closed them when
+            // the address went, but the clients were not told).
+            let state = Path::new("/var/lib/nfs");
+            let conns = nsm::tickle::union(
+                &nsm::tickle::recorded(state),
+                &nsm::tickle::connections(p.ip, &nsm::tickle::tcp_table()),
+            );
+            match nsm::tickle::record(state, &conns) {
+                Ok(_) => ctx.log.info(format!(
+                    "recorded {} client TCP connection(s) on the export",
+                    conns.len()
+                )),
+                Err(e) => ctx
+                    .log
+                    .warn(format!("cannot record the clients' TCP connections: {e}")),
             }
             let stopped = shut_down(ctx, &m);
             nfsd::flush_caches();
@@ -523,7 +562,7 @@ impl Agent for NfsServer {
             stopped?;
             wake_lockd(ctx, &server, &node);
         }
-        if let Some(dev) = dev {
+        if let Some(dev) = dev.filter(|_| visible) {
             let held = locks::held_on(&[dev]).remove(0);
             let left = held.client_locks() + held.delegations;
             if left > 0 {

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,7 @@ impl Daemon {
 
     /// The installed binary.
     pub fn binary(self) -> Option<PathBuf> {
-        program(self.comm())
+        systables::sbin(self.comm())
     }
 
     /// Start it in the current namespaces.
@@ -117,14 +117,6 @@ fn fd_targets(pid: i32) -> Vec<String> {
         .filter_map(|fd| std::fs::read_link(fd.path()).ok())
         .map(|t| t.to_string_lossy().into_owned())
         .collect()
-}
-
-/// An nfs-utils or rpcbind program in /usr/sbin or /sbin.
-pub fn program(name: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/sbin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
 }
 
 /// The namespaces a process belongs to, by inode.
@@ -237,6 +229,8 @@ pub fn end(pids: &[i32], grace: Duration, hard: Duration) -> Vec<i32> {
 pub struct Sockets {
     inodes: HashSet<u64>,
     tcp_listeners: Vec<std::net::SocketAddr>,
+    /// The whole TCP table, for the clients' connections.
+    pub tcp: Vec<procfs::net::TcpNetEntry>,
 }
 
 impl Sockets {
@@ -244,15 +238,11 @@ impl Sockets {
     pub fn read() -> Sockets {
         let mut inodes = HashSet::new();
         let mut tcp_listeners = Vec::new();
-        for t in [procfs::net::tcp(), procfs::net::tcp6()]
-            .into_iter()
-            .flatten()
-        {
-            for e in t {
-                if e.state == procfs::net::TcpState::Listen {
-                    inodes.insert(e.inode);
-                    tcp_listeners.push(e.local_address);
-                }
+        let tcp = nsm::tickle::tcp_table();
+        for e in &tcp {
+            if e.state == procfs::net::TcpState::Listen {
+                inodes.insert(e.inode);
+                tcp_listeners.push(e.local_address);
             }
         }
         for t in [procfs::net::udp(), procfs::net::udp6()]
@@ -268,6 +258,7 @@ impl Sockets {
         Sockets {
             inodes,
             tcp_listeners,
+            tcp,
         }
     }
 

@@ -38,21 +38,12 @@ fn ns_err(name: &str, what: impl Into<String>) -> impl FnOnce(nix::Error) -> Ser
     }
 }
 
-/// Whether `dir`, as a path lookup sees it, is the root of a mount. The
-/// mount table cannot tell: it also lists mounts that a later mount on a
-/// parent directory covers (a node's fresh /run over the host's).
-fn is_mount_point(dir: &Path) -> bool {
-    use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
-    statx(CWD, dir, AtFlags::STATX_DONT_SYNC, StatxFlags::BASIC_STATS)
-        .is_ok_and(|st| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
-}
-
 /// Make `dir` a mount of its own with propagation `kind`, as `ip netns`
 /// does for /run/netns (shared, so that a namespace deleted there is
 /// deleted in every copy) and as a mount namespace pin needs (private).
 fn own_mount(name: &str, dir: &Path, kind: MsFlags) -> Result<(), ServerError> {
     std::fs::create_dir_all(dir).map_err(ServerError::io("creating", dir))?;
-    if !is_mount_point(dir) {
+    if !systables::is_mount_point(dir) {
         mount(
             Some(dir),
             dir,

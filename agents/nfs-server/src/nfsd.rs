@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::daemons::program;
 use crate::error::ServerError;
 use crate::netlink::{Nfsd, Unusable};
 use crate::params::{Version, Versions};
@@ -127,7 +126,7 @@ fn start_rpc_nfsd(s: &Start<'_>) -> Result<(), String> {
                 .map_err(|e| format!("writing {value} to {file}: {e}"))?;
         }
     }
-    let bin = program("rpc.nfsd").ok_or("rpc.nfsd is not installed")?;
+    let bin = systables::sbin("rpc.nfsd").ok_or("rpc.nfsd is not installed")?;
     let out = Command::new(bin)
         .args(version_args(s.versions))
         .arg(s.threads.to_string())

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
-use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
 
 use crate::backend::{self, Chosen};
 use crate::error::NlmError;
@@ -44,11 +43,6 @@ the records on the export (so a crash of this node loses at most one monitor int
     ],
     example: "pcs resource create export_a_locks ocf:handoff:nlm-locks directory=/srv/nfs/a ip=192.0.2.100 \\\n    notify_name=nfs-a.example.com op monitor interval=30s --group export_a",
 };
-
-fn is_mount_point(dir: &Path) -> bool {
-    statx(CWD, dir, AtFlags::STATX_DONT_SYNC, StatxFlags::BASIC_STATS)
-        .is_ok_and(|st| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
-}
 
 fn export_nsm_dir(p: &NlmParams) -> std::path::PathBuf {
     p.directory.join(&p.statd_dir.0)
@@ -174,7 +168,7 @@ impl Agent for NlmLocks {
 
     fn start(&self, ctx: &Ctx, p: &NlmParams) -> ocf::Result<()> {
         let dir = p.directory.as_path();
-        if !is_mount_point(dir) {
+        if !systables::is_mount_point(dir) {
             return Err(NlmError::NotMounted(dir.to_owned()).into());
         }
         let mount = mounted_at(dir)?;
@@ -188,6 +182,9 @@ impl Agent for NlmLocks {
             Some(true) => ctx.log.info("this node's NFS server is in grace: clients can reclaim"),
             Some(false) if p.grace == Grace::Restart => {
                 let others = exported_devices(p, dev)?;
+                if !others.is_empty() && !locks::owners_visible() {
+                    return Err(NlmError::LocksHidden.into());
+                }
                 let held: usize = locks::held_on(&others)
                     .iter()
                     .map(|h| h.client_locks())
@@ -294,7 +291,7 @@ impl Agent for NlmLocks {
         let dir = p.directory.as_path();
         notifier::stop_notifier(&ctx.state("notifier"), &ctx.log);
         let then = recorded(ctx);
-        if !is_mount_point(dir) {
+        if !systables::is_mount_point(dir) {
             // Unmounted already: no lock can be held on it.
             ctx.log.info(format!(
                 "{} is not mounted; no locks to drop",
@@ -369,7 +366,13 @@ impl Agent for NlmLocks {
             ));
             after = locks::held_on(&[dev]).remove(0);
         }
-        if after.total() > 0 {
+        let visible = locks::owners_visible();
+        if !visible {
+            ctx.log.warn(
+                "this /proc hides lockd's and nfsd's locks (a PID namespace): the drop cannot be checked, and the taking node keeps its whole grace period",
+            );
+        }
+        if visible && after.total() > 0 {
             return Err(NlmError::Remaining {
                 count: after.total(),
                 dev: locks::dev_text(dev),
@@ -387,7 +390,7 @@ impl Agent for NlmLocks {
         ));
         // With the address gone the clients could not change their locks:
         // the taking node waits for as many.
-        if !nsm::is_local(p.ip) {
+        if visible && !nsm::is_local(p.ip) {
             if let Err(e) = reclaim::record_release(&export_nsm_dir(p), before.client_locks()) {
                 ctx.log.warn(format!(
                     "cannot record the release on the export ({e}): the taking node keeps its whole grace period"
@@ -409,7 +412,7 @@ impl Agent for NlmLocks {
             )));
         };
         let dir = p.directory.as_path();
-        if !is_mount_point(dir) {
+        if !systables::is_mount_point(dir) {
             return Err(NlmError::NotMounted(dir.to_owned()).into());
         }
         let mount = mounted_at(dir)?;

@@ -61,6 +61,9 @@ pub enum NlmError {
     /// Restarting nfsd for a grace period would drop other exports' locks.
     #[error("grace=restart would drop the {0} NLM lock(s) that other exports of this node's NFS server hold; give each export group a virtual NFS server (ocf:handoff:nfs-server), whose grace period is its own")]
     RestartWouldDrop(usize),
+    /// The lock table hides lockd's locks: other exports' cannot be counted.
+    #[error("grace=restart cannot tell whether other exports of this node's NFS server hold NLM locks: this /proc belongs to a PID namespace, which hides lockd's locks; run the cluster in the initial PID namespace, or give each export group a virtual NFS server (ocf:handoff:nfs-server)")]
+    LocksHidden,
     /// Restarting nfsd failed.
     #[error("restarting nfsd for a grace period: {0}")]
     Restart(String),
@@ -90,6 +93,7 @@ impl From<NlmError> for OcfError {
             | Control { .. }
             | Remaining { .. }
             | RestartWouldDrop(_)
+            | LocksHidden
             | Restart(_)
             | Io { .. } => Status::Generic,
         };

@@ -10,13 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod reclaim;
+pub mod tickle;
 
 /// The sm-notify binary, if installed.
 pub fn sm_notify() -> Option<PathBuf> {
-    ["/usr/sbin/sm-notify", "/sbin/sm-notify"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    systables::sbin("sm-notify")
 }
 
 /// Whether `ip` is an address of this network namespace (binding to it

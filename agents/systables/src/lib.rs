@@ -5,6 +5,26 @@ pub mod etab;
 pub mod locks;
 pub mod mountinfo;
 
+use std::path::{Path, PathBuf};
+
+/// Whether `dir`, as a path lookup sees it, is the root of a mount. The
+/// mount table cannot tell: it also lists mounts that a later mount on a
+/// parent directory covers (a node's fresh /run over the host's).
+pub fn is_mount_point(dir: &Path) -> bool {
+    use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+    statx(CWD, dir, AtFlags::STATX_DONT_SYNC, StatxFlags::BASIC_STATS)
+        .is_ok_and(|st| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
+}
+
+/// A system program (nfs-utils', rpcbind, fsck) in /usr/sbin or, on a
+/// system without merged /usr, /sbin.
+pub fn sbin(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
 /// Undo the `\ooo` octal escapes the kernel (mountinfo) and nfs-utils
 /// (etab) write for space, tab, newline and backslash in paths.
 pub fn unescape(s: &str) -> String {

@@ -35,8 +35,8 @@ pub struct Held {
     /// or by a PID that no longer exists (the thread that took it is gone,
     /// the kernel still holds it).
     pub nfsd: usize,
-    /// Byte-range locks whose owner this PID namespace cannot see (PID 0):
-    /// in a PID namespace that is lockd's and nfsd's too.
+    /// Byte-range locks shown with PID 0, an owner this PID namespace
+    /// cannot see (6.x kernels leave those out instead: [`owners_visible`]).
     pub unseen: usize,
     /// NFSv4 delegations and other leases not held by a local process.
     pub delegations: usize,
@@ -50,9 +50,8 @@ impl Held {
         self.client_locks() + self.delegations + self.local
     }
 
-    /// Byte-range locks the kernel holds for NFS clients, as far as this
-    /// PID namespace can tell: exact in the initial one, an upper bound in
-    /// another (where it includes locks of processes it cannot see).
+    /// Byte-range locks the kernel holds for NFS clients (exact only where
+    /// [`owners_visible`]).
     pub fn client_locks(&self) -> usize {
         self.nlm + self.nfsd + self.unseen
     }
@@ -66,12 +65,22 @@ impl Held {
     }
 }
 
+/// Whether this /proc shows the locks of lockd and nfsd. The kernel leaves
+/// out of /proc/locks every lock whose owner is outside the PID namespace
+/// that /proc belongs to, and their threads are in the initial one: a node
+/// in a PID namespace (Pacemaker in a container) sees none of the locks
+/// its clients hold. Kernel threads are visible only from the initial
+/// namespace, kthreadd always as PID 2.
+pub fn owners_visible() -> bool {
+    std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd")
+}
+
 /// Who owns a lock, by PID as /proc/locks shows it.
 fn owner(pid: Option<i32>, lockd: &[i32], nfsd: &[i32]) -> Owner {
     match pid {
         Some(p) if lockd.contains(&p) => Owner::Lockd,
         Some(p) if nfsd.contains(&p) => Owner::Nfsd,
-        // The kernel translates an owner outside this PID namespace to 0.
+        // Older kernels showed an owner outside this PID namespace as 0.
         Some(0) => Owner::Unseen,
         // Its owner is gone and the kernel still holds it: nfsd's threads
         // exit at shutdown, their NFSv4 state must not stay.

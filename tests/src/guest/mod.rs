@@ -5,6 +5,7 @@
 //! console for the host, and powers off.
 
 pub mod cluster;
+pub mod dropin;
 pub mod folocks;
 pub mod hostroot;
 pub mod lockc;

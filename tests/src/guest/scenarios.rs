@@ -78,7 +78,19 @@ pub(super) fn agent(
     instance: &str,
     params: &[(&str, &str)],
 ) -> Done {
-    let mut c = h.cmd(&[&format!("/handoff/bin/{name}"), action]);
+    agent_at(h, &format!("/handoff/bin/{name}"), action, instance, params)
+}
+
+/// Run the agent at `program` (handoff's or a ClusterLabs one) as
+/// Pacemaker's executor would; `params` may set CRM_meta_* too.
+pub(super) fn agent_at(
+    h: &Host,
+    program: &str,
+    action: &str,
+    instance: &str,
+    params: &[(&str, &str)],
+) -> Done {
+    let mut c = h.cmd(&[program, action]);
     c.env_clear()
         .env("PATH", PATH)
         .env("OCF_ROOT", "/usr/lib/ocf")
@@ -295,9 +307,19 @@ impl Loop {
 
     /// On the export mounted at `mnt`.
     pub(super) fn on(client: &Host, mnt: &str, tag: &str) -> Loop {
+        Loop::verb(client, "loop", mnt, tag)
+    }
+
+    /// Records appended with fsync, each timed, on the export mounted at
+    /// `mnt`: the stall its client sees.
+    pub(super) fn journal(client: &Host, mnt: &str, tag: &str) -> Loop {
+        Loop::verb(client, "journal", mnt, tag)
+    }
+
+    fn verb(client: &Host, verb: &str, mnt: &str, tag: &str) -> Loop {
         let stop = format!("/tmp/stop-{tag}");
         let _ = std::fs::remove_file(&stop);
-        let child = lock_cmd(client, &["loop", &format!("{mnt}/loop-{tag}"), &stop])
+        let child = lock_cmd(client, &[verb, &format!("{mnt}/{verb}-{tag}"), &stop])
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .spawn()
@@ -1080,6 +1102,7 @@ pub fn run_all(list: &str) {
             "kmod" => kmod_requests(w),
             "kmodunload" => kmod_unload(),
             "vservers" => super::vservers::run(w),
+            "dropin" => super::dropin::export(w),
             "nodewide" => super::vservers::nodewide(w),
             other => {
                 check(
