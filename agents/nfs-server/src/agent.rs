@@ -35,9 +35,7 @@ Because nfsd, lockd and their grace period belong to a network namespace, a star
 grace period for this export alone: once the virtual IP is up, its NFSv3 clients are told by \
 SM_NOTIFY and its NFSv4 clients reconnect, and they reclaim their locks and opens within \
 grace_time; the grace ends as soon as every client is back, and no other export on the node \
-waits. Before the notification, the clients' TCP connections recorded on the export (by each \
-monitor and by stop) get tickle ACKs from the address, so that they reconnect at once instead \
-of on their back-off. Stop stops nfsd while statd still runs (whose lockd releases this server's locks and \
+waits. Stop stops nfsd while statd still runs (whose lockd releases this server's locks and \
 no other's, and nfsd its NFSv4 state), keeps the client records on the export, checks that no \
 lock of the exported filesystem held for a client remains, ends every process left in the \
 namespaces and removes them, so that nothing on the node holds the filesystem any more.",
@@ -394,18 +392,7 @@ fn health(ctx: &Ctx, p: &ServerParams, server: &Server, m: &Members) -> Result<F
     if let Some(n) = nfsd::v4_clients() {
         facts = facts.with("v4_clients", n);
     }
-    let progress = grace::progress();
-    // The clients' connections, for the node that takes the export over
-    // after a crash; not before the helper has read the previous record.
-    if progress.as_ref().is_none_or(|r| r.phase == grace::ENDED) {
-        let conns = nsm::tickle::connections(p.ip, &sockets.tcp);
-        facts = facts.with("tcp_clients", conns.len());
-        if let Err(e) = nsm::tickle::record(Path::new("/var/lib/nfs"), &conns) {
-            ctx.log
-                .warn(format!("cannot record the clients' TCP connections: {e}"));
-        }
-    }
-    if let Some(r) = progress {
+    if let Some(r) = grace::progress() {
         facts = facts.with("reclaim", r.phase);
         if let Some(o) = r.outcome {
             facts = facts.with("reclaim_outcome", o);
@@ -538,23 +525,6 @@ impl Agent for NfsServer {
             // address is gone): the next start waits for as many.
             if let Some(dev) = dev.filter(|_| !nsm::is_local(p.ip) && visible) {
                 frozen = locks::held_on(&[dev]).first().map(|h| h.client_locks());
-            }
-            // Their connections too, for the tickles of the next start: what
-            // the last monitor saw, and what is left (nfsd closed them when
-            // the address went, but the clients were not told).
-            let state = Path::new("/var/lib/nfs");
-            let conns = nsm::tickle::union(
-                &nsm::tickle::recorded(state),
-                &nsm::tickle::connections(p.ip, &nsm::tickle::tcp_table()),
-            );
-            match nsm::tickle::record(state, &conns) {
-                Ok(_) => ctx.log.info(format!(
-                    "recorded {} client TCP connection(s) on the export",
-                    conns.len()
-                )),
-                Err(e) => ctx
-                    .log
-                    .warn(format!("cannot record the clients' TCP connections: {e}")),
             }
             let stopped = shut_down(ctx, &m);
             nfsd::flush_caches();

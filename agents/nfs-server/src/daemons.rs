@@ -229,8 +229,6 @@ pub fn end(pids: &[i32], grace: Duration, hard: Duration) -> Vec<i32> {
 pub struct Sockets {
     inodes: HashSet<u64>,
     tcp_listeners: Vec<std::net::SocketAddr>,
-    /// The whole TCP table, for the clients' connections.
-    pub tcp: Vec<procfs::net::TcpNetEntry>,
 }
 
 impl Sockets {
@@ -238,8 +236,7 @@ impl Sockets {
     pub fn read() -> Sockets {
         let mut inodes = HashSet::new();
         let mut tcp_listeners = Vec::new();
-        let tcp = nsm::tickle::tcp_table();
-        for e in &tcp {
+        for e in nsm::tickle::tcp_table() {
             if e.state == procfs::net::TcpState::Listen {
                 inodes.insert(e.inode);
                 tcp_listeners.push(e.local_address);
@@ -258,7 +255,6 @@ impl Sockets {
         Sockets {
             inodes,
             tcp_listeners,
-            tcp,
         }
     }
 

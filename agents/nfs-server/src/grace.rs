@@ -165,25 +165,6 @@ fn reopen(job: &Job, setting: Option<&LockdGrace>) -> Result<(), String> {
     started.map(drop)
 }
 
-/// Send round `round` of tickle ACKs to the recorded connections (the
-/// first one logged); when it was sent.
-fn tickle(log: &Logger, conns: &[nsm::tickle::Conn], round: usize) -> Instant {
-    let at = Instant::now();
-    if conns.is_empty() {
-        return at;
-    }
-    match nsm::tickle::send(conns) {
-        Ok(n) if round == 0 => log.info(format!(
-            "sent tickle ACKs to {n} of {} recorded client TCP connection(s); {} more round(s) follow",
-            conns.len(),
-            nsm::tickle::ROUNDS - 1
-        )),
-        Ok(_) => {}
-        Err(e) => log.warn(format!("tickle ACKs: {e}")),
-    }
-    at
-}
-
 /// `nfs-server --grace-helper ARGS` (see [`Job`]), started in the node's
 /// namespaces right after nfsd started; the exit code.
 pub fn main(args: &[String]) -> i32 {
@@ -206,8 +187,6 @@ pub fn main(args: &[String]) -> i32 {
         log.err(format!("grace helper: {e}"));
         return 1;
     }
-    // Read before any monitor of this start can write the record anew.
-    let conns = nsm::tickle::recorded(Path::new("/var/lib/nfs"));
     let grace = Duration::from_secs(job.grace_secs);
     let kernel = Duration::from_secs(LOCKD_GRACE_MAX.min(kernel_grace(job.grace_secs)));
     let give_up = nfsd_started + ADDRESS_WAIT;
@@ -244,8 +223,6 @@ pub fn main(args: &[String]) -> i32 {
     let state = Path::new("/var/lib/nfs");
     let clients = nsm::records(state);
     let mut code = 0;
-    // First the tickles, so that the clients' reclaims find a connection.
-    let tickled = tickle(&log, &conns, 0);
     match nsm::notify(&job.notify_name, state) {
         Ok(took) => log.info(format!(
             "{} up {:.1} s after nfsd started: sent SM_NOTIFY as {} to {clients} client(s) in {:.1} ms; they reclaim within {} s",
@@ -261,11 +238,6 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     let notified = Instant::now();
-    for round in 1..nsm::tickle::ROUNDS {
-        let next = tickled + nsm::tickle::SPACING * round as u32;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        tickle(&log, &conns, round);
-    }
     report("reclaiming", job.expect, None);
     let closed = reclaim::wait(notified, grace, job.expect, nfsd::v4_grace_ended);
     let outcome = match closed {
