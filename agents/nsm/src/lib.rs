@@ -12,6 +12,19 @@ use std::time::{Duration, Instant};
 pub mod reclaim;
 pub mod tickle;
 
+/// Replace `dir/name` with `bytes` so that a crash leaves the old or the
+/// new content, never a part: a synced temporary file renamed over it,
+/// then the directory synced.
+fn replace_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// The sm-notify binary, if installed.
 pub fn sm_notify() -> Option<PathBuf> {
     systables::sbin("sm-notify")

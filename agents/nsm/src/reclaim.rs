@@ -39,12 +39,7 @@ struct Released {
 /// kernel held `client_locks` byte-range locks on it for its clients.
 pub fn record_release(state_dir: &Path, client_locks: usize) -> std::io::Result<()> {
     let text = serde_json::to_vec(&Released { client_locks })?;
-    let tmp = state_dir.join(format!(".{RELEASED}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(&text)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, state_dir.join(RELEASED))?;
-    File::open(state_dir)?.sync_all()
+    crate::replace_durably(state_dir, RELEASED, &text)
 }
 
 /// Take the record of a clean release: it holds for the one start that

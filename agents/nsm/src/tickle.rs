@@ -11,7 +11,6 @@
 //! The connections are recorded on the export, beside statd's records, so
 //! that they move with it: at each monitor and at stop.
 
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -95,11 +94,7 @@ pub fn record(state_dir: &Path, conns: &[Conn]) -> std::io::Result<bool> {
     if std::fs::read(&path).is_ok_and(|old| old == text) {
         return Ok(false);
     }
-    let tmp = state_dir.join(format!(".{RECORD}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&text)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
+    crate::replace_durably(state_dir, RECORD, &text)?;
     Ok(true)
 }
 
