@@ -4,6 +4,8 @@
 #   make install DESTDIR=/pkg    stage into a package root
 #   make metadata                refresh ocf-metadata/ from the binaries
 #   make bindir                  print where the agents are built
+#   make deb                     Debian packages handoff and
+#                                handoff-folocks-dkms in target/deb/
 #
 # Installs, per agent NAME:
 #   $(OCF_ROOT)/resource.d/handoff/NAME        the agent (ocf:handoff:NAME)
@@ -37,7 +39,7 @@ else
 BUILD_DIR := $(TARGET_DIR)/$(PROFILE_DIR)
 endif
 
-.PHONY: build install metadata bindir
+.PHONY: build install metadata bindir deb
 
 build:
 	$(CARGO_ENV) $(CARGO) build --profile $(PROFILE) $(CARGO_TARGET) $(addprefix --bin ,$(AGENTS))
@@ -50,10 +52,14 @@ install: build
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DATADIR)/handoff/metadata
 	for a in $(AGENTS); do \
 		install -m 0755 $(BUILD_DIR)/$$a $(DESTDIR)$(OCF_ROOT)/resource.d/handoff/$$a && \
-		ln -sf $(OCF_ROOT)/resource.d/handoff/$$a $(DESTDIR)$(SBINDIR)/handoff-$$a && \
+		ln -sfr $(DESTDIR)$(OCF_ROOT)/resource.d/handoff/$$a $(DESTDIR)$(SBINDIR)/handoff-$$a && \
 		$(BUILD_DIR)/$$a --man > $(DESTDIR)$(MANDIR)/man7/ocf_handoff_$$a.7 && \
 		$(BUILD_DIR)/$$a meta-data > $(DESTDIR)$(DATADIR)/handoff/metadata/$$a.xml || exit 1; \
 	done
 
 metadata: build
 	for a in $(AGENTS); do $(BUILD_DIR)/$$a meta-data > ocf-metadata/$$a.xml || exit 1; done
+
+# debian/rules does the packaging; it calls back into build and install.
+deb:
+	debian/rules binary MAKEFLAGS_TOP="$(foreach v,CARGO PROFILE STATIC TARGET_DIR,$(v)=$($(v)))"

@@ -196,3 +196,29 @@ pub fn cib_from_pcs(scratch: &Path, commands: &[Vec<String>]) -> PathBuf {
     }
     cib
 }
+
+/// Run ci/kernel with `args` (it builds or reuses the Rust test kernel):
+/// what it prints, or None when it says the toolchain is unavailable
+/// (exit 3), after skipping `test` loudly.
+pub fn ci_kernel(test: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(workspace_root().join("ci/kernel"))
+        .args(args)
+        .output()
+        .expect("ci/kernel runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
+        skip(test, err.lines().last().unwrap_or("ci/kernel cannot build"));
+        return None;
+    }
+    let tail: Vec<&str> = err.lines().rev().take(40).collect();
+    assert!(
+        out.status.success(),
+        "ci/kernel {args:?} failed:\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    match args.first() {
+        Some(&"env") => Some(text.into_owned()),
+        _ => text.lines().last().map(str::to_owned),
+    }
+}
