@@ -166,13 +166,16 @@ pub struct BadInput {
 impl BadInput {
     /// Run validate-all and start with this row's parameters on `base`;
     /// panic unless both give the code and the reason and `state` (what
-    /// the agent could change) reads the same before and after.
+    /// the agent could change) reads the same before and after. Then, as
+    /// for a resource never started here, stop must succeed and a probe
+    /// find it stopped, changing nothing either.
     #[track_caller]
     pub fn check(&self, base: &AgentCmd, state: impl Fn() -> String) {
         let mut a = base.clone();
         for (k, v) in self.set {
             a = if *v == "-" { a.unset(k) } else { a.param(k, v) };
         }
+        never_started(&a, self.name, &state);
         for action in ["validate-all", "start"] {
             let before = state();
             let out = a.run(action);
@@ -198,4 +201,28 @@ impl BadInput {
             );
         }
     }
+}
+
+/// Stop and probe `a`, a resource never started here (whatever its
+/// parameters): stop succeeds and the probe says not running (as
+/// ocf-rarun answers an invalid environment), and neither changes `state`.
+#[track_caller]
+pub fn never_started(a: &AgentCmd, name: &str, state: &dyn Fn() -> String) {
+    let before = state();
+    let stop = a.run("stop");
+    assert_eq!(
+        stop.code, 0,
+        "{name}: stop of a resource never started here: {}",
+        stop.stderr
+    );
+    let probe = a
+        .clone()
+        .unset_env("OCF_RESKEY_CRM_meta_interval")
+        .run("monitor");
+    assert_eq!(
+        probe.code, 7,
+        "{name}: probe of a resource never started here: {}",
+        probe.stderr
+    );
+    assert_eq!(state(), before, "{name}: stop or probe changed the system");
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use handoff_tests::agent::never_started;
 use handoff_tests::util::{run_ok, stdout_ok};
 use handoff_tests::{needs_root, AgentCmd, LoopDev, Sandbox, Scratch};
 
@@ -393,6 +394,7 @@ fn every_bad_input_gets_its_code_and_reason_and_changes_nothing() {
             check(&w, &a, "validate-all", code, c.reason, c.name);
         }
         check(&w, &a, "start", c.start, c.reason, c.name);
+        never_started(&a, c.name, &|| snapshot(&w));
     }
 }
 
@@ -574,4 +576,39 @@ fn nul_cannot_reach_an_agent() {
         .env("OCF_RESKEY_options", "ro\0rw")
         .status();
     assert!(err.is_err(), "the OS passed a NUL byte");
+}
+
+#[test]
+fn parameters_that_do_not_parse_cannot_hide_a_started_resource() {
+    needs_root!("parameters_that_do_not_parse_cannot_hide_a_started_resource");
+    let w = world();
+    let dir = w.scratch.join("mnt/a");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = agent(&w);
+    a.run("start").expect(0, "start");
+    // The configuration broke while the filesystem is mounted: neither a
+    // stop nor a probe may call it stopped.
+    let broken = a.clone().unset("device");
+    check(
+        &w,
+        &broken,
+        "stop",
+        6,
+        "'device' is required",
+        "broken, started",
+    );
+    check(
+        &w,
+        &broken.clone().unset_env("OCF_RESKEY_CRM_meta_interval"),
+        "monitor",
+        6,
+        "'device' is required",
+        "broken, started",
+    );
+    assert!(w.sb.is_mounted(&dir), "the filesystem must stay mounted");
+    a.run("stop")
+        .expect(0, "stop with the parameters it started with");
+    assert!(!w.sb.is_mounted(&dir));
+    // Nothing of it runs here any more.
+    never_started(&broken, "broken, stopped", &|| snapshot(&w));
 }

@@ -94,7 +94,10 @@ fn execute<A: Agent>(agent: &A, ctx: &Ctx, src: &dyn Source) -> Result<Facts> {
             )));
         }
     }
-    let params = A::Params::from_source(src)?;
+    let params = match A::Params::from_source(src) {
+        Ok(p) => p,
+        Err(e) => return invalid_env(ctx, e),
+    };
     if matches!(ctx.action, Action::Start | Action::ValidateAll) {
         warn_deprecated(ctx, specs, src);
     }
@@ -122,6 +125,37 @@ fn execute<A: Agent>(agent: &A, ctx: &Ctx, src: &dyn Source) -> Result<Facts> {
             Ok(Facts::new())
         }
         Action::MetaData | Action::Usage => Ok(Facts::new()),
+    }
+}
+
+/// What an action answers when its parameters do not parse, as
+/// ocf-rarun's handle_invalid_env does, but only where that cannot hide a
+/// running resource: with no start recorded for this instance on this
+/// node, nothing of it runs here, so a stop has nothing to do (a failed
+/// stop would get the node fenced) and a probe finds it stopped. A start
+/// recorded here means the resource may run with other parameters: every
+/// action then reports the configuration error. (A start that failed is
+/// not recorded, so that a refused start changes nothing; Pacemaker stops
+/// it right after, with the parameters it started with.)
+fn invalid_env(ctx: &Ctx, e: OcfError) -> Result<Facts> {
+    let started_here = match ctx.state("params").read() {
+        Ok(found) => found.is_some(),
+        // Unknown: assume the worst.
+        Err(_) => true,
+    };
+    match ctx.action {
+        Action::Stop if !started_here => {
+            ctx.log.info(format!(
+                "{}; no start of this resource is recorded on this node, so nothing of it runs here: stopped",
+                e.reason
+            ));
+            Ok(Facts::new())
+        }
+        Action::Monitor if ctx.probe && !started_here => Err(OcfError::not_running(format!(
+            "{}; no start of this resource is recorded on this node: not running",
+            e.reason
+        ))),
+        _ => Err(e),
     }
 }
 
