@@ -123,18 +123,19 @@ mod every_feature {
     }
 
     pub const INFO: ocf::AgentInfo = ocf::AgentInfo {
+        provider: "handoff",
         name: "every",
         version: "0",
         shortdesc: "every feature",
         longdesc: "An agent declaring every kind of parameter.",
         actions: &[
-            ocf::ActionSpec::new("start", 20),
-            ocf::ActionSpec::new("stop", 20),
+            ocf::ActionSpec::new(ocf::Action::Start, 20),
+            ocf::ActionSpec::new(ocf::Action::Stop, 20),
             ocf::ActionSpec::monitor(10, 20, 0),
             ocf::ActionSpec::monitor(60, 20, 10),
-            ocf::ActionSpec::new("validate-all", 5),
-            ocf::ActionSpec::new("meta-data", 5),
-            ocf::ActionSpec::new("reload", 5),
+            ocf::ActionSpec::new(ocf::Action::ValidateAll, 5),
+            ocf::ActionSpec::new(ocf::Action::MetaData, 5),
+            ocf::ActionSpec::new(ocf::Action::Reload, 5),
         ],
         example: "pcs resource create x ocf:handoff:every ip=192.0.2.1",
     };
@@ -203,7 +204,7 @@ fn every_declaration_feature_renders_valid_metadata() {
             assert!(ok, "pcs would refuse it:\n{err}");
         }
     }
-    let man = ocf::manpage::render(&every_feature::INFO, every_feature::P::SPECS, "handoff");
+    let man = ocf::manpage::render(&every_feature::INFO, every_feature::P::SPECS);
     for name in ["ip", "nic", "dir", "port", "mode", "wait", "delay", "flag"] {
         assert!(
             man.contains(&format!("\\fB{name}\\fR")),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
+use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 
 use crate::error::ExportError;
 use crate::params::ExportParams;
@@ -18,6 +18,7 @@ const ETAB: &str = "/var/lib/nfs/etab";
 const RMTAB: &str = "/var/lib/nfs/rmtab";
 
 const INFO: AgentInfo = AgentInfo {
+    provider: "handoff",
     name: "export",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "One NFS export entry of an export group",
@@ -30,12 +31,12 @@ second export of the directory with another fsid, and an fsid already used by an
 directory. The export's client list (its rmtab entries) is kept on the exported filesystem \
 and restored where the export starts next.",
     actions: &[
-        ActionSpec::new("start", 40),
-        ActionSpec::new("stop", 120),
+        ActionSpec::new(Action::Start, 40),
+        ActionSpec::new(Action::Stop, 120),
         ActionSpec::monitor(10, 20, 0),
-        ActionSpec::new("validate-all", 30),
-        ActionSpec::new("meta-data", 5),
-        ActionSpec::new("reload", 40),
+        ActionSpec::new(Action::ValidateAll, 30),
+        ActionSpec::new(Action::MetaData, 5),
+        ActionSpec::new(Action::Reload, 40),
     ],
     example: "pcs resource create export_a_export ocf:handoff:export directory=/srv/nfs/a fsid=1 \\\n    clientspec=192.0.2.0/24 options=rw,sync,no_root_squash op monitor interval=10s --group export_a",
 };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
-use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
+use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 
 use crate::device::{self, Device, Identity};
 use crate::error::FsError;
@@ -23,6 +23,7 @@ pub struct Fs {
 }
 
 const INFO: AgentInfo = AgentInfo {
+    provider: "handoff",
     name: "fs",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Local block filesystem of one NFS export (ext4, xfs, btrfs)",
@@ -38,12 +39,12 @@ Monitor depth 0 checks that the device is mounted at the directory with the righ
 depth 10 also reads the device's first block with O_DIRECT; depth 20 also writes, syncs and \
 reads back a status file on the filesystem.",
     actions: &[
-        ActionSpec::new("start", 60),
-        ActionSpec::new("stop", 60),
+        ActionSpec::new(Action::Start, 60),
+        ActionSpec::new(Action::Stop, 60),
         ActionSpec::monitor(20, 40, 0),
-        ActionSpec::new("validate-all", 5),
-        ActionSpec::new("meta-data", 5),
-        ActionSpec::new("reload", 20),
+        ActionSpec::new(Action::ValidateAll, 5),
+        ActionSpec::new(Action::MetaData, 5),
+        ActionSpec::new(Action::Reload, 20),
     ],
     example: "pcs resource create export_a_fs ocf:handoff:fs device=/dev/disk/by-id/wwn-0x5000c500a1b2c3d4 \\\n    directory=/srv/nfs/a fstype=xfs op monitor interval=20s timeout=40s --group export_a",
 };

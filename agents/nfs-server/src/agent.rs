@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nsm::reclaim::{Expect, LockdGrace, LOCKD_GRACE_MAX};
-use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
+use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 use systables::locks::{self, Dev};
 use systables::mountinfo;
 use vserver::Server;
@@ -20,6 +20,7 @@ use crate::{grace, link, nfsd};
 pub struct NfsServer;
 
 const INFO: AgentInfo = AgentInfo {
+    provider: "handoff",
     name: "nfs-server",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "A virtual NFS server for one export group",
@@ -40,12 +41,12 @@ no other's, and nfsd its NFSv4 state), keeps the client records on the export, c
 lock of the exported filesystem held for a client remains, ends every process left in the \
 namespaces and removes them, so that nothing on the node holds the filesystem any more.",
     actions: &[
-        ActionSpec::new("start", 60),
-        ActionSpec::new("stop", 60),
+        ActionSpec::new(Action::Start, 60),
+        ActionSpec::new(Action::Stop, 60),
         ActionSpec::monitor(10, 20, 0),
-        ActionSpec::new("validate-all", 20),
-        ActionSpec::new("meta-data", 5),
-        ActionSpec::new("reload", 20),
+        ActionSpec::new(Action::ValidateAll, 20),
+        ActionSpec::new(Action::MetaData, 5),
+        ActionSpec::new(Action::Reload, 20),
     ],
     example: "pcs resource create export_a_server ocf:handoff:nfs-server name=nfs-a directory=/srv/nfs/a \\\n    ip=192.0.2.100 nic=eth0 op monitor interval=10s --group export_a",
 };
@@ -162,10 +163,8 @@ fn shut_down(ctx: &Ctx, m: &Members) -> Result<(), ServerError> {
     if nfsd::threads().unwrap_or(0) > 0 {
         let t = Instant::now();
         nfsd::set_threads(0)?;
-        ctx.log.info(format!(
-            "nfsd stopped in {} ms: the kernel releases this server's locks with it",
-            t.elapsed().as_millis()
-        ));
+        ctx.log
+            .info(format!("nfsd stopped in {} ms", t.elapsed().as_millis()));
     }
     nfsd::flush_caches();
     if let Some(pid) = m.find(Daemon::Statd, saved_pid(ctx, Daemon::Statd)) {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
+use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 
 use crate::backend::{self, Chosen};
 use crate::error::NlmError;
@@ -19,6 +19,7 @@ use systables::mountinfo::{self, Mount};
 pub struct NlmLocks;
 
 const INFO: AgentInfo = AgentInfo {
+    provider: "handoff",
     name: "nlm-locks",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "The NLM locks of one exported filesystem",
@@ -33,13 +34,13 @@ recorded clients; they then reclaim their locks here. Monitor checks that the in
 recorded, the filesystem is the one it started on, and the backend is usable, and refreshes \
 the records on the export (so a crash of this node loses at most one monitor interval).",
     actions: &[
-        ActionSpec::new("start", 40),
-        ActionSpec::new("stop", 60),
+        ActionSpec::new(Action::Start, 40),
+        ActionSpec::new(Action::Stop, 60),
         ActionSpec::monitor(30, 20, 0),
         ActionSpec::monitor(300, 20, 10),
-        ActionSpec::new("validate-all", 10),
-        ActionSpec::new("meta-data", 5),
-        ActionSpec::new("reload", 10),
+        ActionSpec::new(Action::ValidateAll, 10),
+        ActionSpec::new(Action::MetaData, 5),
+        ActionSpec::new(Action::Reload, 10),
     ],
     example: "pcs resource create export_a_locks ocf:handoff:nlm-locks directory=/srv/nfs/a ip=192.0.2.100 \\\n    notify_name=nfs-a.example.com op monitor interval=30s --group export_a",
 };

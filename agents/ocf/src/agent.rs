@@ -14,8 +14,8 @@ use crate::state::StateFile;
 /// One action as advertised in the metadata.
 #[derive(Clone, Copy, Debug)]
 pub struct ActionSpec {
-    /// The action name as the DTD spells it.
-    pub name: &'static str,
+    /// The action.
+    pub action: Action,
     /// Default timeout, seconds.
     pub timeout_secs: u32,
     /// Suggested interval for recurring monitors, seconds.
@@ -25,10 +25,19 @@ pub struct ActionSpec {
 }
 
 impl ActionSpec {
+    /// The action's name in the metadata: OCF 1.0's, which names the
+    /// reload Pacemaker then calls `reload`.
+    pub fn metadata_name(&self) -> &'static str {
+        match self.action {
+            Action::Reload => "reload",
+            other => other.name(),
+        }
+    }
+
     /// An action with a default timeout.
-    pub const fn new(name: &'static str, timeout_secs: u32) -> Self {
+    pub const fn new(action: Action, timeout_secs: u32) -> Self {
         Self {
-            name,
+            action,
             timeout_secs,
             interval_secs: None,
             depth: None,
@@ -38,7 +47,7 @@ impl ActionSpec {
     /// A recurring monitor at a depth.
     pub const fn monitor(interval_secs: u32, timeout_secs: u32, depth: u32) -> Self {
         Self {
-            name: "monitor",
+            action: Action::Monitor,
             timeout_secs,
             interval_secs: Some(interval_secs),
             depth: Some(depth),
@@ -49,7 +58,10 @@ impl ActionSpec {
 /// What an agent says about itself in its metadata and man page.
 #[derive(Clone, Copy, Debug)]
 pub struct AgentInfo {
-    /// The agent name (`ocf:handoff:<name>`).
+    /// The provider (`ocf:<provider>:<name>`): the directory under
+    /// resource.d, and the prefix of man pages and state files.
+    pub provider: &'static str,
+    /// The agent name (`ocf:<provider>:<name>`).
     pub name: &'static str,
     /// The agent's own version.
     pub version: &'static str,
@@ -66,14 +78,10 @@ pub struct AgentInfo {
 impl AgentInfo {
     /// The default timeout of an action, from the advertised actions.
     pub fn default_timeout(&self, action: Action) -> std::time::Duration {
-        let name = match action {
-            Action::Reload => "reload",
-            other => other.name(),
-        };
         let secs = self
             .actions
             .iter()
-            .find(|a| a.name == name && a.depth.unwrap_or(0) == 0)
+            .find(|a| a.action == action && a.depth.unwrap_or(0) == 0)
             .map(|a| a.timeout_secs)
             .unwrap_or(20);
         std::time::Duration::from_secs(u64::from(secs))
@@ -108,6 +116,8 @@ impl Facts {
 /// Everything an action needs besides its parameters.
 #[derive(Debug)]
 pub struct Ctx {
+    /// The agent's provider.
+    pub provider: &'static str,
     /// The agent name.
     pub agent: &'static str,
     /// The resource instance (`OCF_RESOURCE_INSTANCE`).
@@ -130,7 +140,13 @@ pub struct Ctx {
 impl Ctx {
     /// A state file of this instance.
     pub fn state(&self, kind: &str) -> StateFile {
-        StateFile::new(&self.state_dir, self.agent, &self.instance, kind)
+        StateFile::new(
+            &self.state_dir,
+            self.provider,
+            self.agent,
+            &self.instance,
+            kind,
+        )
     }
 }
 

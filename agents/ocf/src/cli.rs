@@ -146,7 +146,7 @@ pub fn command(info: &AgentInfo, specs: &[ParamSpec]) -> Command {
 fn parse_flags(info: &AgentInfo, specs: &[ParamSpec], args: Vec<OsString>) -> Parsed {
     // --man needs no action.
     if args.iter().any(|a| a == "--man") {
-        return Parsed::Print(crate::manpage::render(info, specs, "handoff"));
+        return Parsed::Print(crate::manpage::render(info, specs));
     }
     let matches = match command(info, specs).try_get_matches_from(args) {
         Ok(m) => m,
@@ -234,6 +234,7 @@ mod tests {
         },
     ];
     const INFO: AgentInfo = AgentInfo {
+        provider: "handoff",
         name: "t",
         version: "0",
         shortdesc: "test",

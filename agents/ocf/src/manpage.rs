@@ -26,13 +26,14 @@ fn roff(text: &str) -> String {
 }
 
 /// The man page in roff.
-pub fn render(info: &AgentInfo, specs: &[ParamSpec], provider: &str) -> String {
+pub fn render(info: &AgentInfo, specs: &[ParamSpec]) -> String {
     let mut m = String::new();
-    let title = format!("ocf_{provider}_{}", info.name);
+    let title = format!("ocf_{}_{}", info.provider, info.name);
     let _ = writeln!(
         m,
-        ".TH {} 7 \"\" \"handoff {}\" \"OCF resource agents\"",
+        ".TH {} 7 \"\" \"{} {}\" \"OCF resource agents\"",
         title.to_uppercase(),
+        info.provider,
         info.version
     );
     let _ = writeln!(m, ".SH NAME\n{title} \\- {}", roff(info.shortdesc));
@@ -68,7 +69,12 @@ pub fn render(info: &AgentInfo, specs: &[ParamSpec], provider: &str) -> String {
     for a in info.actions {
         let interval = a.interval_secs.map(|i| format!("{i}s")).unwrap_or_default();
         let depth = a.depth.map(|d| format!(" (depth {d})")).unwrap_or_default();
-        let _ = writeln!(m, "{}{depth}\t{}s\t{interval}", a.name, a.timeout_secs);
+        let _ = writeln!(
+            m,
+            "{}{depth}\t{}s\t{interval}",
+            a.metadata_name(),
+            a.timeout_secs
+        );
     }
     let _ = writeln!(m, ".TE");
     let _ = writeln!(

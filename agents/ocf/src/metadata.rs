@@ -120,7 +120,7 @@ fn write_doc(w: &mut Writer<Vec<u8>>, info: &AgentInfo, specs: &[ParamSpec]) -> 
     w.write_event(Event::Start(BytesStart::new("actions")))?;
     for a in info.actions {
         let mut e = BytesStart::new("action");
-        e.push_attribute(("name", a.name));
+        e.push_attribute(("name", a.metadata_name()));
         e.push_attribute(("timeout", format!("{}s", a.timeout_secs).as_str()));
         if let Some(i) = a.interval_secs {
             e.push_attribute(("interval", format!("{i}s").as_str()));

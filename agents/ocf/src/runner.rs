@@ -55,6 +55,7 @@ pub fn run<A: Agent>(agent: &A, args: Vec<OsString>) -> i32 {
         None => env::check_level(),
     };
     let ctx = Ctx {
+        provider: info.provider,
         agent: info.name,
         instance,
         action: inv.action,
@@ -291,5 +292,5 @@ fn report(ctx: &Ctx, inv: &Invocation, outcome: Result<Facts>) -> i32 {
 
 /// The man page of an agent (for the installer).
 pub fn man_page<A: Agent>() -> String {
-    manpage::render(&A::INFO, A::Params::SPECS, "handoff")
+    manpage::render(&A::INFO, A::Params::SPECS)
 }

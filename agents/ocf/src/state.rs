@@ -17,8 +17,8 @@ pub struct StateFile {
 }
 
 impl StateFile {
-    /// `handoff-<agent>-<instance>.<kind>` in `dir`.
-    pub fn new(dir: &Path, agent: &str, instance: &str, kind: &str) -> Self {
+    /// `<provider>-<agent>-<instance>.<kind>` in `dir`.
+    pub fn new(dir: &Path, provider: &str, agent: &str, instance: &str, kind: &str) -> Self {
         let safe: String = instance
             .chars()
             .map(|c| {
@@ -31,7 +31,7 @@ impl StateFile {
             .collect();
         Self {
             dir: dir.to_owned(),
-            name: format!("handoff-{agent}-{safe}.{kind}"),
+            name: format!("{provider}-{agent}-{safe}.{kind}"),
         }
     }
 
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn write_read_remove() {
         let dir = scratch("rw");
-        let f = StateFile::new(&dir, "fs", "web/fs:0", "params");
+        let f = StateFile::new(&dir, "handoff", "fs", "web/fs:0", "params");
         assert_eq!(f.path(), dir.join("handoff-fs-web_fs:0.params"));
         assert_eq!(f.read().unwrap(), None);
         f.write(b"one").unwrap();
@@ -121,7 +121,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let target = dir.join("target");
         fs::write(&target, b"secret").unwrap();
-        let f = StateFile::new(&dir, "fs", "x", "params");
+        let f = StateFile::new(&dir, "handoff", "fs", "x", "params");
         symlink(&target, f.path()).unwrap();
         assert!(f.read().is_err(), "read must refuse a symlink");
         // Writing replaces the link itself, never the file it points to.

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use ocf::{ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
+use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Facts, OcfError};
 use rtnetlink::packet_route::address::AddressFlags;
 
 use crate::announce::{self, Announcement, Announcer};
@@ -18,6 +18,7 @@ use crate::{findif, ndisc, netns};
 pub struct Vip;
 
 const INFO: AgentInfo = AgentInfo {
+    provider: "handoff",
     name: "vip",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Virtual IPv4/IPv6 address of one NFS export",
@@ -34,12 +35,12 @@ exactly this interface, and stops any announcer still running.\n\n\
 Monitor checks that the address is on the interface with its prefix, that the link is up and has \
 carrier, and that the address is not marked dadfailed.",
     actions: &[
-        ActionSpec::new("start", 20),
-        ActionSpec::new("stop", 20),
+        ActionSpec::new(Action::Start, 20),
+        ActionSpec::new(Action::Stop, 20),
         ActionSpec::monitor(10, 20, 0),
-        ActionSpec::new("validate-all", 20),
-        ActionSpec::new("meta-data", 5),
-        ActionSpec::new("reload", 20),
+        ActionSpec::new(Action::ValidateAll, 20),
+        ActionSpec::new(Action::MetaData, 5),
+        ActionSpec::new(Action::Reload, 20),
     ],
     example: "pcs resource create export_a_vip ocf:handoff:vip ip=192.0.2.100 cidr_netmask=24 \\\n    op monitor interval=10s timeout=20s --group export_a",
 };
