@@ -49,14 +49,18 @@ fn export_nsm_dir(p: &NlmParams) -> std::path::PathBuf {
     p.directory.join(&p.statd_dir.0)
 }
 
+/// What start records: the exported filesystem's device.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    major: u32,
+    minor: u32,
+}
+
 /// The device recorded at start.
 fn recorded(ctx: &Ctx) -> Option<Dev> {
     let bytes = ctx.state("nlm").read().ok()??;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    Some((
-        u32::try_from(v["major"].as_u64()?).ok()?,
-        u32::try_from(v["minor"].as_u64()?).ok()?,
-    ))
+    let r: Record = serde_json::from_slice(&bytes).ok()?;
+    Some((r.major, r.minor))
 }
 
 /// Copy this node's NSM records onto the export.
@@ -272,9 +276,12 @@ impl Agent for NlmLocks {
                     .info(format!("{staged} client(s) will be told to reclaim"));
             }
         }
-        let record = serde_json::json!({ "major": dev.0, "minor": dev.1 });
+        let record = Record {
+            major: dev.0,
+            minor: dev.1,
+        };
         ctx.state("nlm")
-            .write(record.to_string().as_bytes())
+            .write(&serde_json::to_vec(&record).unwrap_or_default())
             .map_err(|source| NlmError::Io {
                 what: "recording the instance in",
                 path: ctx.state("nlm").path(),

@@ -179,19 +179,18 @@ fn recorded_place(ctx: &Ctx, nl: &Netlink, p: &VipParams) -> Option<Place> {
     place(nl, p).ok()
 }
 
+/// What start records: where the address went.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    nic: String,
+    prefix: u8,
+}
+
 /// The interface and prefix start recorded.
 fn recorded(ctx: &Ctx) -> Option<(String, u8)> {
-    ctx.state("vip")
-        .read()
-        .ok()
-        .flatten()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            Some((
-                v["nic"].as_str()?.to_owned(),
-                u8::try_from(v["prefix"].as_u64()?).ok()?,
-            ))
-        })
+    let bytes = ctx.state("vip").read().ok()??;
+    let r: Record = serde_json::from_slice(&bytes).ok()?;
+    Some((r.nic, r.prefix))
 }
 
 fn ipv6_disabled(nic: &str) -> bool {
@@ -405,8 +404,14 @@ impl Agent for Vip {
                 .map(|b| format!(" brd {b}"))
                 .unwrap_or_default()
         ));
-        let record = serde_json::json!({ "nic": place.link.name, "prefix": place.prefix });
-        if let Err(e) = ctx.state("vip").write(record.to_string().as_bytes()) {
+        let record = Record {
+            nic: place.link.name.clone(),
+            prefix: place.prefix,
+        };
+        if let Err(e) = ctx
+            .state("vip")
+            .write(&serde_json::to_vec(&record).unwrap_or_default())
+        {
             ctx.log
                 .warn(format!("cannot record where {ip} was added: {e}"));
         }
