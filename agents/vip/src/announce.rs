@@ -1,13 +1,11 @@
 //! Telling peers where the address now lives: gratuitous ARPs (IPv4) and
 //! unsolicited neighbour advertisements (IPv6), sent in the foreground or
-//! by a detached copy of this binary (`vip --announce ...`) so that start
-//! returns at once. Stop kills a running announcer: a node that gave the
-//! address up must not keep claiming it.
+//! by a detached copy of this binary (`vip --announce ...`, an
+//! ocf::helper) so that start returns at once. Stop ends a running
+//! announcer: a node that gave the address up must not keep claiming it.
 
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ocf::{Logger, StateFile};
@@ -95,40 +93,22 @@ impl Announcer {
     }
 }
 
-/// Whether `pid` is an announcer for `ip` (so that a reused PID is never
-/// killed).
-fn is_announcer(pid: i32, ip: IpAddr) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    args.get(1) == Some(&&b"--announce"[..]) && args.get(3) == Some(&ip.to_string().as_bytes())
-}
+/// The flag that makes this binary the detached announcer.
+pub const FLAG: &str = "--announce";
 
-/// Kill the announcer a previous start or monitor left running, if any.
+/// End the announcer a previous start or monitor left running, if any.
 pub fn stop_background(state: &StateFile, ip: IpAddr, log: &Logger) {
-    let pid = state
-        .read()
-        .ok()
-        .flatten()
-        .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<i32>().ok());
-    if let Some(pid) = pid.filter(|&p| is_announcer(p, ip)) {
-        let target = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL);
+    if let Some(pid) = ocf::helper::stop(FLAG, state) {
         log.info(format!("stopped the announcer {pid} for {ip}"));
     }
-    if let Err(e) = state.remove() {
-        log.warn(format!("cannot remove {}: {e}", state.path().display()));
-    }
 }
 
-/// Send `count` more packets from a detached process; its PID goes to
-/// `state` for stop. An ARP socket is handed down rather than closed here:
-/// releasing a packet socket costs an RCU grace period, which the
-/// announcer then pays in the background.
+/// Send `count` more packets from a detached process (an ocf::helper);
+/// its PID goes to `state` for stop. An ARP socket is handed down rather
+/// than closed here: releasing a packet socket costs an RCU grace period,
+/// which the announcer then pays in the background.
 pub fn spawn_background(announcer: Announcer, count: u64, state: &StateFile, log: &Logger) {
     let a = &announcer.a;
-    let mut cmd = Command::new("/proc/self/exe");
     let mut fd_arg = "-".to_owned();
     if let Socket::Arp(s) = &announcer.sock {
         // Inherited across exec at its number (the agent is single-threaded,
@@ -141,39 +121,23 @@ pub fn spawn_background(announcer: Announcer, count: u64, state: &StateFile, log
             fd_arg = s.fd().as_raw_fd().to_string();
         }
     }
-    let child = cmd
-        .arg("--announce")
-        .arg(a.ifindex.to_string())
-        .arg(a.ip.to_string())
-        .arg(mac_text(a.mac))
-        .arg(count.to_string())
-        .arg(a.interval.as_millis().to_string())
-        .arg(match a.sender {
+    let args = [
+        a.ifindex.to_string(),
+        a.ip.to_string(),
+        mac_text(a.mac),
+        count.to_string(),
+        a.interval.as_millis().to_string(),
+        match a.sender {
             ArpSender::Request => "request",
             ArpSender::Reply => "reply",
-        })
-        .arg(&fd_arg)
-        .env_clear()
-        // Pacemaker waits for the agent's stdout and stderr to close, and
-        // kills the agent's process group on timeout: the announcer owns
-        // neither.
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
-    match child {
-        Ok(c) => {
-            if let Err(e) = state.write(c.id().to_string().as_bytes()) {
-                log.warn(format!(
-                    "announcer {} started, but its PID was not recorded: {e}",
-                    c.id()
-                ));
-            }
         }
-        Err(e) => log.warn(format!(
-            "cannot start the background announcer: {e}; sent one announcement only"
-        )),
+        .to_owned(),
+        fd_arg,
+    ];
+    if let Err(e) = ocf::helper::spawn(FLAG, &args, state) {
+        log.warn(format!(
+            "background announcer: {e}; the announcements it was to send may be missing"
+        ));
     }
 }
 

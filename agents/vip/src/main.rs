@@ -12,14 +12,7 @@ mod packet;
 mod params;
 
 fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The detached announcer is this binary, started by start or monitor.
-    if args.get(1).is_some_and(|a| a == "--announce") {
-        let rest: Vec<String> = args[2..]
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        std::process::exit(announce::child_main(&rest));
-    }
+    ocf::helper::dispatch(announce::FLAG, announce::child_main);
     ocf::main(agent::Vip)
 }

@@ -10,7 +10,7 @@ use crate::error::VipError;
 
 /// Move this process into the namespace; `NoNetns` when it does not exist.
 pub fn enter(name: &str) -> Result<(), VipError> {
-    let path = Path::new("/run/netns").join(name);
+    let path = Path::new(vserver::NETNS_DIR).join(name);
     let f = File::open(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => VipError::NoNetns(name.to_owned()),
         _ => VipError::Netns {
