@@ -6,41 +6,15 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use futures::TryStreamExt;
 use rtnetlink::packet_route::link::{LinkFlags, MacVlanMode};
-use rtnetlink::{Handle, LinkMacVlan, LinkUnspec};
+use rtnetlink::LinkMacVlan;
+use rtnl::Rtnl;
 
 use crate::error::ServerError;
 
-fn nl(what: &'static str) -> impl Fn(rtnetlink::Error) -> ServerError {
-    move |e| ServerError::Netlink(format!("{what}: {e}"))
-}
-
-/// Run one batch of requests on a connection in the current network
-/// namespace (a current-thread runtime: the process stays single-threaded).
-fn with_handle<T, F>(f: impl FnOnce(Handle) -> F) -> Result<T, ServerError>
-where
-    F: std::future::Future<Output = Result<T, ServerError>>,
-{
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| ServerError::Netlink(format!("runtime: {e}")))?;
-    rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection()
-            .map_err(|e| ServerError::Netlink(format!("netlink socket: {e}")))?;
-        tokio::spawn(conn);
-        f(handle).await
-    })
-}
-
-/// Index and flags of the link called `name` in the current namespace.
-async fn find(handle: &Handle, name: &str) -> Result<Option<(u32, LinkFlags)>, ServerError> {
-    let mut req = std::pin::pin!(handle.link().get().match_name(name).execute());
-    match req.try_next().await {
-        Ok(m) => Ok(m.map(|m| (m.header.index, m.header.flags))),
-        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
-        Err(e) => Err(nl("reading link")(e)),
+impl From<rtnl::Error> for ServerError {
+    fn from(e: rtnl::Error) -> Self {
+        ServerError::Netlink(e.to_string())
     }
 }
 
@@ -58,55 +32,41 @@ pub fn transit_name(server: &str) -> String {
 /// From the node's namespace: create `name` on `parent`, inside the
 /// namespace `netns`. Nothing is created when `parent` is missing.
 pub fn create_macvlan(parent: &str, name: &str, netns: BorrowedFd<'_>) -> Result<(), ServerError> {
-    let fd = netns.as_raw_fd();
-    with_handle(|handle| async move {
-        let (index, _) = find(&handle, parent)
-            .await?
-            .ok_or_else(|| ServerError::NoNic(parent.to_owned()))?;
-        let msg = LinkMacVlan::new(name, index, MacVlanMode::Bridge)
-            .setns_by_fd(fd)
-            .build();
-        handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(nl("creating the macvlan"))
-    })
+    let nl = Rtnl::connect()?;
+    let index = nl
+        .link(parent)?
+        .ok_or_else(|| ServerError::NoNic(parent.to_owned()))?
+        .header
+        .index;
+    let msg = LinkMacVlan::new(name, index, MacVlanMode::Bridge)
+        .setns_by_fd(netns.as_raw_fd())
+        .build();
+    nl.run(nl.handle().link().add(msg).execute())
+        .map_err(rtnl::failed("creating the macvlan"))?;
+    Ok(())
 }
 
 /// Inside the server's namespace: name the interface created as `transit`
 /// `name`, and bring it and `lo` up. Returns whether `name` exists.
 pub fn bring_up(transit: &str, name: &str) -> Result<bool, ServerError> {
-    with_handle(|handle| async move {
-        if find(&handle, name).await?.is_none() {
-            if let Some((index, _)) = find(&handle, transit).await? {
-                handle
-                    .link()
-                    .set(LinkUnspec::new_with_index(index).name(name).build())
-                    .execute()
-                    .await
-                    .map_err(nl("renaming the interface"))?;
-            }
+    let nl = Rtnl::connect()?;
+    if nl.link(name)?.is_none() {
+        if let Some(t) = nl.link(transit)? {
+            nl.rename(t.header.index, name)?;
         }
-        let mut found = false;
-        for (link, wanted) in [("lo", true), (name, false)] {
-            let Some((index, flags)) = find(&handle, link).await? else {
-                if wanted {
-                    return Err(ServerError::Netlink("the namespace has no loopback".into()));
-                }
-                continue;
-            };
-            found |= !wanted;
-            if !flags.contains(LinkFlags::Up) {
-                handle
-                    .link()
-                    .set(LinkUnspec::new_with_index(index).up().build())
-                    .execute()
-                    .await
-                    .map_err(nl("setting a link up"))?;
+    }
+    let mut found = false;
+    for (link, wanted) in [("lo", true), (name, false)] {
+        let Some(m) = nl.link(link)? else {
+            if wanted {
+                return Err(ServerError::Netlink("the namespace has no loopback".into()));
             }
+            continue;
+        };
+        found |= !wanted;
+        if !m.header.flags.contains(LinkFlags::Up) {
+            nl.set_up(m.header.index)?;
         }
-        Ok(found)
-    })
+    }
+    Ok(found)
 }

@@ -1,6 +1,6 @@
 //! The kernel's view of links, addresses and routes, through rtnetlink.
-//! Each method is one request (or one dump) on a connection opened for the
-//! action; the async client runs on a current-thread runtime.
+//! Each method is one request (or one dump) on the action's connection
+//! (rtnl::Rtnl, shared with nfs-server).
 
 use std::net::IpAddr;
 
@@ -13,7 +13,8 @@ use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::RouteMessageBuilder;
+use rtnl::Rtnl;
 
 use crate::error::VipError;
 
@@ -97,27 +98,25 @@ pub struct NewAddr {
 
 /// An open rtnetlink connection.
 pub struct Netlink {
-    rt: tokio::runtime::Runtime,
-    handle: Handle,
+    nl: Rtnl,
 }
 
-fn nl_err(what: &str) -> impl Fn(rtnetlink::Error) -> VipError + '_ {
-    move |e| VipError::Netlink(format!("{what}: {e}"))
+impl From<rtnl::Error> for VipError {
+    fn from(e: rtnl::Error) -> Self {
+        VipError::Netlink(e.to_string())
+    }
+}
+
+fn nl_err(what: &'static str) -> impl Fn(rtnetlink::Error) -> VipError {
+    move |e| rtnl::failed(what)(e).into()
 }
 
 impl Netlink {
     /// Open a connection in the current network namespace.
     pub fn connect() -> Result<Self, VipError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| VipError::Netlink(format!("runtime: {e}")))?;
-        let (conn, handle, _) = rt
-            .block_on(async { rtnetlink::new_connection() })
-            .map_err(|e| VipError::Netlink(format!("netlink socket: {e}")))?;
-        rt.spawn(conn);
-        Ok(Self { rt, handle })
+        Ok(Self {
+            nl: Rtnl::connect()?,
+        })
     }
 
     fn link_from(msg: LinkMessage) -> Link {
@@ -149,23 +148,12 @@ impl Netlink {
 
     /// The link with this name, if it exists.
     pub fn link(&self, name: &str) -> Result<Option<Link>, VipError> {
-        let mut req = std::pin::pin!(self.handle.link().get().match_name(name).execute());
-        match self.rt.block_on(req.try_next()) {
-            Ok(m) => Ok(m.map(Self::link_from)),
-            // ENODEV: no such interface.
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
-            Err(e) => Err(nl_err("reading link")(e)),
-        }
+        Ok(self.nl.link(name)?.map(Self::link_from))
     }
 
     /// The link with this index.
     pub fn link_by_index(&self, index: u32) -> Result<Option<Link>, VipError> {
-        let mut req = std::pin::pin!(self.handle.link().get().match_index(index).execute());
-        match self.rt.block_on(req.try_next()) {
-            Ok(m) => Ok(m.map(Self::link_from)),
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
-            Err(e) => Err(nl_err("reading link")(e)),
-        }
+        Ok(self.nl.link_by_index(index)?.map(Self::link_from))
     }
 
     fn addr_from(msg: AddressMessage) -> Option<Addr> {
@@ -195,10 +183,16 @@ impl Netlink {
 
     /// Every address with this IP, on any interface.
     pub fn addresses_of(&self, ip: IpAddr) -> Result<Vec<Addr>, VipError> {
-        let req = self.handle.address().get().set_address_filter(ip).execute();
+        let req = self
+            .nl
+            .handle()
+            .address()
+            .get()
+            .set_address_filter(ip)
+            .execute();
         let msgs: Vec<AddressMessage> = self
-            .rt
-            .block_on(req.try_collect())
+            .nl
+            .run(req.try_collect())
             .map_err(nl_err("reading addresses"))?;
         Ok(msgs
             .into_iter()
@@ -214,10 +208,10 @@ impl Netlink {
         } else {
             RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
         };
-        let req = self.handle.route().get(msg).execute();
+        let req = self.nl.handle().route().get(msg).execute();
         let msgs: Vec<RouteMessage> = self
-            .rt
-            .block_on(req.try_collect())
+            .nl
+            .run(req.try_collect())
             .map_err(nl_err("reading routes"))?;
         Ok(msgs
             .into_iter()
@@ -257,7 +251,7 @@ impl Netlink {
 
     /// Add an address; fails if it exists.
     pub fn add_address(&self, a: &NewAddr) -> Result<(), VipError> {
-        let mut req = self.handle.address().add(a.index, a.ip, a.prefix);
+        let mut req = self.nl.handle().address().add(a.index, a.ip, a.prefix);
         let m = req.message_mut();
         // The kernel refuses 127.0.0.0/8 (other than /32) in any scope but
         // host; ip(8) picks host for them too.
@@ -282,16 +276,21 @@ impl Netlink {
             info.ifa_valid = u32::MAX;
             m.attributes.push(AddressAttribute::CacheInfo(info));
         }
-        self.rt.block_on(req.execute()).map_err(|e| match e {
-            rtnetlink::Error::NetlinkError(ref n) if n.raw_code() == -libc::EEXIST => {
+        self.nl.run(req.execute()).map_err(|e| {
+            if rtnl::is_errno(&e, libc::EEXIST) {
                 VipError::Exists(a.ip)
+            } else {
+                nl_err("adding the address")(e)
             }
-            other => nl_err("adding the address")(other),
         })
     }
 
     /// Remove exactly this address (IP, prefix, interface).
     pub fn del_address(&self, a: &Addr) -> Result<(), VipError> {
+        // By hand, not with rtnetlink's AddressMessageBuilder: that also
+        // sets an IPv4 address's IFA_ADDRESS to the local one, and on a
+        // point-to-point link (where IFA_ADDRESS is the peer's) the kernel
+        // would match nothing, which stop takes for "already gone".
         let mut msg = AddressMessage::default();
         msg.header.family = if a.ip.is_ipv6() {
             AddressFamily::Inet6
@@ -304,21 +303,16 @@ impl Netlink {
         if a.ip.is_ipv6() {
             msg.attributes.push(AddressAttribute::Address(a.ip));
         }
-        match self.rt.block_on(self.handle.address().del(msg).execute()) {
+        match self.nl.run(self.nl.handle().address().del(msg).execute()) {
             Ok(()) => Ok(()),
             // Already gone: what stop wanted.
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => {
-                Ok(())
-            }
+            Err(e) if rtnl::is_errno(&e, libc::EADDRNOTAVAIL) => Ok(()),
             Err(e) => Err(nl_err("removing the address")(e)),
         }
     }
 
     /// Set a link administratively up.
     pub fn set_up(&self, index: u32) -> Result<(), VipError> {
-        let msg = LinkUnspec::new_with_index(index).up().build();
-        self.rt
-            .block_on(self.handle.link().set(msg).execute())
-            .map_err(nl_err("setting the link up"))
+        Ok(self.nl.set_up(index)?)
     }
 }
