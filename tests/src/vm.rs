@@ -18,6 +18,8 @@ const RECIPE: &str = "handoff-vm-image-v9";
 
 /// Kernel modules the scenarios need (their dependencies come along).
 const MODULES: &[&str] = &[
+    // Built into 6.12, a module in 6.1 (a built-in one is skipped).
+    "virtio_pci",
     "virtio_blk",
     "ext4",
     "xfs",
@@ -90,28 +92,47 @@ pub fn cache_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/cache/handoff"))
 }
 
-/// The newest Debian 6.12 kernel image package the archive offers.
+/// The kernel series the VMs boot: Debian's 6.12 (the default), or
+/// `HANDOFF_VM_KERNEL=6.1` for Debian 12's stock kernel.
+pub fn kernel_series() -> &'static str {
+    match std::env::var("HANDOFF_VM_KERNEL").as_deref() {
+        Ok("6.1") => "6.1",
+        Ok("6.12") | Err(_) => "6.12",
+        Ok(other) => panic!("HANDOFF_VM_KERNEL={other}: use 6.12 or 6.1"),
+    }
+}
+
+/// `name` for a log or a report: the suite's, plus the kernel series
+/// when it is not the default one.
+pub fn run_name(name: &str) -> String {
+    match kernel_series() {
+        "6.12" => name.to_owned(),
+        series => format!("{name}-{series}"),
+    }
+}
+
+/// The newest Debian kernel image package of the series the archive
+/// offers, and its release (the modules' directory).
 fn kernel_package() -> (String, String) {
-    let out = stdout_ok(Command::new("apt-cache").args([
-        "search",
-        "--names-only",
-        r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$",
-    ]));
+    let pattern = match kernel_series() {
+        "6.1" => r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$",
+        _ => r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$",
+    };
+    let out = stdout_ok(Command::new("apt-cache").args(["search", "--names-only", pattern]));
     let mut names: Vec<String> = out
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_owned)
         .collect();
+    // By the numbers in the name: 6.12.57 after 6.12.9, 6.1.0-57 after 6.1.0-9.
     names.sort_by_key(|n| {
-        n.split('.')
-            .nth(2)
-            .and_then(|s| s.split('+').next())
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(0)
+        n.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|s| s.parse::<u32>().ok())
+            .collect::<Vec<_>>()
     });
-    let pkg = names
-        .pop()
-        .expect("no linux-image-6.12.*+deb12-amd64-unsigned in the archive; run apt-get update");
+    let pkg = names.pop().unwrap_or_else(|| {
+        panic!("no kernel package matching {pattern} in the archive; run apt-get update")
+    });
     let release = pkg
         .trim_start_matches("linux-image-")
         .trim_end_matches("-unsigned")
@@ -321,11 +342,20 @@ pub fn base_image() -> Image {
     }
     let mut load = String::new();
     for rel in &order {
-        let plain = rel.with_extension("");
+        let plain = if rel.extension().is_some_and(|x| x == "xz") {
+            rel.with_extension("")
+        } else {
+            rel.clone()
+        };
         let target = tree.join("lib/modules").join(&plain);
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-        let out = run_ok(Command::new("xz").arg("-dc").arg(mods.join(rel)));
-        std::fs::write(&target, out.stdout).expect("module");
+        // Debian compresses its modules with xz (6.12) or not at all.
+        if rel.extension().is_some_and(|x| x == "xz") {
+            let out = run_ok(Command::new("xz").arg("-dc").arg(mods.join(rel)));
+            std::fs::write(&target, out.stdout).expect("module");
+        } else {
+            std::fs::copy(mods.join(rel), &target).expect("module");
+        }
         load.push_str(&format!("/lib/modules/{}\n", plain.display()));
     }
     std::fs::write(tree.join("modules.load"), load).expect("modules.load");
@@ -652,7 +682,12 @@ fn run_machine(
     machine: Machine,
 ) -> Run {
     let mut image = base_image();
-    let mut args = scenarios_override(args);
+    // The guest's expectations that differ by kernel key on this.
+    let mut args = format!(
+        "{} handoff.kernel={}",
+        scenarios_override(args),
+        kernel_series()
+    );
     if let Some(k) = kernel {
         image.key = format!(
             "{}-{:016x}",
@@ -682,6 +717,7 @@ fn run_machine(
 /// Write a run's console log and metrics to target/vm-logs/ and print
 /// its summary.
 pub fn report(name: &str, run: &Run) {
+    let name = &run_name(name);
     let dir = workspace_root().join("target/vm-logs");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(format!("{name}-console.log")), &run.log);
@@ -730,6 +766,7 @@ pub fn prerequisites(test: &str) -> bool {
 
 /// Fail unless the guest reached its end and every check held.
 pub fn assert_passed(name: &str, run: &Run) {
+    let name = &run_name(name);
     assert!(
         run.finished,
         "the VM did not reach its end; see target/vm-logs/{name}-console.log"
