@@ -36,8 +36,9 @@ Because nfsd, lockd and their grace period belong to a network namespace, a star
 grace period for this export alone: once the virtual IP is up, its NFSv3 clients are told by \
 SM_NOTIFY and its NFSv4 clients reconnect, and they reclaim their locks and opens within \
 grace_time; the grace ends as soon as every client is back, and no other export on the node \
-waits. Stop stops nfsd while statd still runs (whose lockd releases this server's locks and \
-no other's, and nfsd its NFSv4 state), keeps the client records on the export, checks that no \
+waits. Stop drops the clients' NLM locks on the exported filesystem (unlock_filesystem: not \
+every kernel releases them with nfsd), stops nfsd while statd still runs (nfsd's stop ends \
+its NFSv4 state), keeps the client records on the export, checks that no \
 lock of the exported filesystem held for a client remains, ends every process left in the \
 namespaces and removes them, so that nothing on the node holds the filesystem any more.",
     actions: &[
@@ -155,12 +156,21 @@ const RECORDS_ASIDE: &str = "sm.handoff";
 /// minute for statd while holding lockd's host table, and every other
 /// server on the node waits with it. So statd stays up for the shutdown,
 /// the records are saved aside before it and put back after statd ended.
-fn shut_down(ctx: &Ctx, m: &Members) -> Result<(), ServerError> {
+fn shut_down(ctx: &Ctx, m: &Members, export: &Path) -> Result<(), ServerError> {
     let state = Path::new("/var/lib/nfs");
     let aside = state.join(RECORDS_ASIDE);
     let saved = nsm::mirror(&state.join("sm"), &aside)
         .map_err(ServerError::io("saving the client records to", &aside))?;
     if nfsd::threads().unwrap_or(0) > 0 {
+        // Its address is gone: no client takes a lock in between. Should
+        // lockd fail to drop one, the check after the stop refuses.
+        match nfsd::unlock_filesystem(export) {
+            Ok(()) => ctx.log.info(format!(
+                "dropped the clients' NLM locks on {} before nfsd stops (unlock_filesystem): not every kernel releases them with nfsd",
+                export.display()
+            )),
+            Err(e) => ctx.log.warn(format!("{e}; nfsd's stop must release the locks")),
+        }
         let t = Instant::now();
         nfsd::set_threads(0)?;
         ctx.log
@@ -525,7 +535,7 @@ impl Agent for NfsServer {
             if let Some(dev) = dev.filter(|_| !nsm::is_local(p.ip) && visible) {
                 frozen = locks::held_on(&[dev]).first().map(|h| h.client_locks());
             }
-            let stopped = shut_down(ctx, &m);
+            let stopped = shut_down(ctx, &m, p.directory.as_path());
             nfsd::flush_caches();
             back(&server, &node)?;
             stopped?;

@@ -17,6 +17,7 @@ const V4_END_GRACE: &str = "/proc/fs/nfsd/v4_end_grace";
 const V4_GRACETIME: &str = "/proc/fs/nfsd/nfsv4gracetime";
 const V4_LEASETIME: &str = "/proc/fs/nfsd/nfsv4leasetime";
 const V4_CLIENTS: &str = "/proc/fs/nfsd/clients";
+const UNLOCK_FS: &str = "/proc/fs/nfsd/unlock_filesystem";
 /// The caches whose entries hold paths (and so mounts) of the export.
 const CACHES: [&str; 4] = ["nfsd.export", "nfsd.fh", "auth.unix.ip", "auth.unix.gid"];
 /// NFS's port.
@@ -150,6 +151,18 @@ fn start_rpc_nfsd(s: &Start<'_>) -> Result<(), String> {
 /// every lock it holds for clients; NFSv4 state goes with nfsd).
 pub fn set_threads(n: u64) -> Result<(), ServerError> {
     std::fs::write(THREADS, format!("{n}\n")).map_err(ServerError::io("writing", THREADS))
+}
+
+/// Drop every NLM lock clients hold on the filesystem of `dir` (and, on
+/// kernels since 6.9, this namespace's NFSv4 state on it). Debian 12's
+/// 6.1 keeps a namespace's NLM locks when its nfsd stops (its
+/// nlm_shutdown_hosts_net frees no host's locks, 6.12's does), and their
+/// hosts would outlive the namespace; dropped before nfsd stops, the
+/// locks and hosts go with it on every kernel.
+pub fn unlock_filesystem(dir: &Path) -> Result<(), ServerError> {
+    let mut line = dir.as_os_str().as_encoded_bytes().to_vec();
+    line.push(b'\n');
+    std::fs::write(UNLOCK_FS, line).map_err(ServerError::io("writing", UNLOCK_FS))
 }
 
 /// Expire every entry of the export caches, so that none keeps the

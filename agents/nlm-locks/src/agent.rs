@@ -380,6 +380,14 @@ impl Agent for NlmLocks {
                 "this /proc hides lockd's and nfsd's locks (a PID namespace): the drop cannot be checked, and the taking node keeps its whole grace period",
             );
         }
+        let v4_kept = after.nfsd + after.delegations;
+        if visible && v4_kept > 0 && v4_kept == after.total() {
+            return Err(NlmError::V4Kept {
+                count: v4_kept,
+                dir: dir.to_owned(),
+            }
+            .into());
+        }
         if visible && after.total() > 0 {
             return Err(NlmError::Remaining {
                 count: after.total(),

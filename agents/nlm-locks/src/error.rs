@@ -58,6 +58,9 @@ pub enum NlmError {
         dir: PathBuf,
         owners: String,
     },
+    /// Only NFSv4 state survived: the kernel's unlock_filesystem revokes none.
+    #[error("{count} NFSv4 lock(s) and delegation(s) on {dir} remain after the drop: this kernel's unlock_filesystem revokes no NFSv4 state (kernels before 6.9 do not), so a node-wide server cannot release this filesystem while NFSv4 clients hold state on it; serve the export from a virtual NFS server of its own (ocf:handoff:nfs-server), or over NFSv3 only, on this kernel")]
+    V4Kept { count: usize, dir: PathBuf },
     /// Restarting nfsd for a grace period would drop other exports' locks.
     #[error("grace=restart would drop the {0} NLM lock(s) that other exports of this node's NFS server hold; give each export group a virtual NFS server (ocf:handoff:nfs-server), whose grace period is its own")]
     RestartWouldDrop(usize),
@@ -92,6 +95,7 @@ impl From<NlmError> for OcfError {
             | OtherFilesystem { .. }
             | Control { .. }
             | Remaining { .. }
+            | V4Kept { .. }
             | RestartWouldDrop(_)
             | LocksHidden
             | Restart(_)

