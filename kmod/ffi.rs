@@ -193,6 +193,12 @@ pub(crate) fn with_mounted_super<R, F: FnOnce(Super<'_>) -> R>(
         f: Option<F>,
         out: Option<R>,
     }
+    /// iterate_supers_type's callback.
+    ///
+    /// # Safety
+    ///
+    /// `sb` must be a live superblock with s_umount held, and `arg` the
+    /// `Search<F, R>` the caller lent for the call, borrowed by no one else.
     unsafe extern "C" fn visit<F: FnOnce(Super<'_>) -> R, R>(
         sb: *mut bindings::super_block,
         arg: *mut c_void,
