@@ -160,7 +160,7 @@ pub fn set_threads(n: u64) -> Result<(), ServerError> {
 /// hosts would outlive the namespace; dropped before nfsd stops, the
 /// locks and hosts go with it on every kernel.
 pub fn unlock_filesystem(dir: &Path) -> Result<(), ServerError> {
-    let mut line = dir.as_os_str().as_encoded_bytes().to_vec();
+    let mut line = systables::escape(dir);
     line.push(b'\n');
     std::fs::write(UNLOCK_FS, line).map_err(ServerError::io("writing", UNLOCK_FS))
 }

@@ -56,14 +56,16 @@ pub fn choose(b: Backend) -> Result<Chosen, NlmError> {
 
 /// Write one value to an nfsd control file; they take one newline-ended
 /// line per write and refuse anything else with EINVAL.
-fn write(file: &str, value: &str) -> Result<(), NlmError> {
+fn write(file: &str, value: &[u8]) -> Result<(), NlmError> {
+    let mut line = value.to_vec();
+    line.push(b'\n');
     std::fs::OpenOptions::new()
         .write(true)
         .open(file)
-        .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()))
+        .and_then(|mut f| f.write_all(&line))
         .map_err(|source| NlmError::Control {
             file: PathBuf::from(file),
-            value: value.to_owned(),
+            value: String::from_utf8_lossy(value).into_owned(),
             source,
         })
 }
@@ -84,7 +86,8 @@ pub fn drop_filesystem(
 ) -> Result<(), NlmError> {
     let dir = mount.point.as_path();
     match chosen {
-        Chosen::Procfs => write(UNLOCK_FS, &dir.to_string_lossy()),
+        // One word: a path with a space would otherwise name another.
+        Chosen::Procfs => write(UNLOCK_FS, &systables::escape(dir)),
         Chosen::Kmod => {
             let dev = Folocks::open()?;
             let fsid = fsid_name(fsid);
@@ -129,12 +132,12 @@ pub fn drop_filesystem(
 /// drops the filesystem's NLM locks, gone already); the clients lose that
 /// state: a node-wide server's NFSv4 clients cannot reclaim elsewhere.
 pub fn revoke_v4(mount: &Mount) -> Result<(), NlmError> {
-    write(UNLOCK_FS, &mount.point.to_string_lossy())
+    write(UNLOCK_FS, &systables::escape(&mount.point))
 }
 
 pub fn drop_ip(chosen: Chosen, ip: IpAddr, fsid: Option<&str>) -> Result<(), NlmError> {
     match chosen {
-        Chosen::Procfs => write(UNLOCK_IP, &ip.to_string()),
+        Chosen::Procfs => write(UNLOCK_IP, ip.to_string().as_bytes()),
         Chosen::Kmod => {
             let target = Target::Ip {
                 addr: ip,

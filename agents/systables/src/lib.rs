@@ -46,9 +46,37 @@ pub fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `path` as one word of a kernel control file (unlock_filesystem and
+/// the like, read with qword_get): space, tab, newline, backslash and
+/// other control bytes as `\ooo`, the rest as it is.
+pub fn escape(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b == b'\\' || b == b' ' || b < 0x20 || b == 0x7f {
+            out.extend_from_slice(format!("\\{b:03o}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_what_a_control_file_would_split() {
+        assert_eq!(escape(Path::new("/srv/nfs/a-1.x")), b"/srv/nfs/a-1.x");
+        assert_eq!(escape(Path::new("/srv/a b")), br"/srv/a\040b");
+        assert_eq!(escape(Path::new("/srv/x\\y\tz")), br"/srv/x\134y\011z");
+        let odd = "/srv/é \\\n";
+        assert_eq!(
+            unescape(&String::from_utf8_lossy(&escape(Path::new(odd)))),
+            odd
+        );
+    }
 
     #[test]
     fn unescapes_octal() {
