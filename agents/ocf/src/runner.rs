@@ -139,25 +139,29 @@ fn execute<A: Agent>(agent: &A, ctx: &Ctx, src: &dyn Source) -> Result<Facts> {
 /// not recorded, so that a refused start changes nothing; Pacemaker stops
 /// it right after, with the parameters it started with.)
 fn invalid_env(ctx: &Ctx, e: OcfError) -> Result<Facts> {
+    let probe = ctx.action == Action::Monitor && ctx.probe;
+    if !(ctx.action == Action::Stop || probe) {
+        return Err(e);
+    }
     let started_here = match ctx.state("params").read() {
         Ok(found) => found.is_some(),
         // Unknown: assume the worst.
         Err(_) => true,
     };
-    match ctx.action {
-        Action::Stop if !started_here => {
-            ctx.log.info(format!(
-                "{}; no start of this resource is recorded on this node, so nothing of it runs here: stopped",
-                e.reason
-            ));
-            Ok(Facts::new())
-        }
-        Action::Monitor if ctx.probe && !started_here => Err(OcfError::not_running(format!(
+    if started_here {
+        return Err(e);
+    }
+    if probe {
+        return Err(OcfError::not_running(format!(
             "{}; no start of this resource is recorded on this node: not running",
             e.reason
-        ))),
-        _ => Err(e),
+        )));
     }
+    ctx.log.info(format!(
+        "{}; no start of this resource is recorded on this node, so nothing of it runs here: stopped",
+        e.reason
+    ));
+    Ok(Facts::new())
 }
 
 /// Say which deprecated parameters a configuration still sets.
