@@ -198,8 +198,8 @@ pub fn cib_from_pcs(scratch: &Path, commands: &[Vec<String>]) -> PathBuf {
 }
 
 /// Run ci/kernel with `args` (it builds or reuses the Rust test kernel):
-/// what it prints, or None when it says the toolchain is unavailable
-/// (exit 3), after skipping `test` loudly.
+/// its standard output, or None when it says the toolchain is
+/// unavailable (exit 3), after skipping `test` loudly.
 pub fn ci_kernel(test: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(workspace_root().join("ci/kernel"))
         .args(args)
@@ -216,9 +216,5 @@ pub fn ci_kernel(test: &str, args: &[&str]) -> Option<String> {
         "ci/kernel {args:?} failed:\n{}",
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    match args.first() {
-        Some(&"env") => Some(text.into_owned()),
-        _ => text.lines().last().map(str::to_owned),
-    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }

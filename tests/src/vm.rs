@@ -342,15 +342,16 @@ pub fn base_image() -> Image {
     }
     let mut load = String::new();
     for rel in &order {
-        let plain = if rel.extension().is_some_and(|x| x == "xz") {
+        // Debian compresses its modules with xz (6.12) or not at all (6.1).
+        let xz = rel.extension().is_some_and(|x| x == "xz");
+        let plain = if xz {
             rel.with_extension("")
         } else {
             rel.clone()
         };
         let target = tree.join("lib/modules").join(&plain);
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-        // Debian compresses its modules with xz (6.12) or not at all.
-        if rel.extension().is_some_and(|x| x == "xz") {
+        if xz {
             let out = run_ok(Command::new("xz").arg("-dc").arg(mods.join(rel)));
             std::fs::write(&target, out.stdout).expect("module");
         } else {

@@ -18,12 +18,14 @@ fn kmod_in_a_vm() {
         return;
     }
     let scratch = Scratch::new("kmod-vm");
-    let Some(tree) = ci_kernel("kmod_in_a_vm", &[]).map(PathBuf::from) else {
+    // ci/kernel prints the path it made last.
+    let last = |out: String| out.lines().last().map(PathBuf::from);
+    let Some(tree) = ci_kernel("kmod_in_a_vm", &[]).and_then(last) else {
         return;
     };
     let module_dir = scratch.path().join("kmod");
     let Some(ko) =
-        ci_kernel("kmod_in_a_vm", &["module", &module_dir.to_string_lossy()]).map(PathBuf::from)
+        ci_kernel("kmod_in_a_vm", &["module", &module_dir.to_string_lossy()]).and_then(last)
     else {
         return;
     };

@@ -192,17 +192,17 @@ fn installs_into_a_clean_root_and_removes_without_a_trace() {
         !root.path("/usr/lib/ocf/resource.d/handoff").exists(),
         "the host has ocf:handoff installed by hand; the root is not clean"
     );
-    for deb in [&agents, &dkms] {
-        let name = deb.file_name().expect("deb name");
-        std::fs::copy(deb, root.path("/tmp").join(name)).expect("deb into the root");
-    }
-    let in_root = |deb: &Path| {
-        format!(
-            "/tmp/{}",
-            deb.file_name().and_then(|n| n.to_str()).unwrap_or("")
-        )
-    };
-    let out = root.output("dpkg", &["-i", &in_root(&agents), &in_root(&dkms)], &[]);
+    // Both debs, copied into the root's /tmp.
+    let in_root: Vec<String> = [&agents, &dkms]
+        .iter()
+        .map(|deb| {
+            let name = deb.file_name().and_then(|n| n.to_str()).expect("deb name");
+            let at = format!("/tmp/{name}");
+            std::fs::copy(deb, root.path(&at)).expect("deb into the root");
+            at
+        })
+        .collect();
+    let out = root.output("dpkg", &["-i", &in_root[0], &in_root[1]], &[]);
     assert!(out.status.success(), "dpkg -i:\n{}", text(&out));
 
     // Pacemaker finds every agent, pcs shows the parameters.
@@ -283,11 +283,7 @@ fn installs_into_a_clean_root_and_removes_without_a_trace() {
     }
     let status = text(&root.output("dkms", &["status", "-m", "handoff-folocks"], &[]));
     assert!(
-        status.contains(concat!(
-            "handoff-folocks/",
-            env!("CARGO_PKG_VERSION"),
-            ": added"
-        )),
+        status.contains(&format!("handoff-folocks/{VERSION}: added")),
         "dkms status:\n{status}"
     );
 

@@ -235,7 +235,12 @@ pub(super) fn stop_members(h: &Host, g: &Group, list: Members) -> Vec<(&'static 
 }
 
 pub(super) fn all_ok(steps: &[(&str, Done)]) -> (bool, String) {
-    let ok = steps.len() == 4 && steps.iter().all(|(_, d)| d.code == 0);
+    all_of_ok(steps, 4)
+}
+
+/// As [`all_ok`], for `n` members (part of a group).
+pub(super) fn all_of_ok(steps: &[(&str, Done)], n: usize) -> (bool, String) {
+    let ok = steps.len() == n && steps.iter().all(|(_, d)| d.code == 0);
     let detail = steps
         .iter()
         .map(|(a, d)| format!("{a}={} {:.1}ms {}", d.code, d.ms(), d.reason()))

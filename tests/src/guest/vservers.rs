@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::report::{check, metric, note};
 use super::scenarios::{
-    all_ok, export_params, fs_params, nodewide_members, run_member, start_members,
+    all_of_ok, all_ok, export_params, fs_params, nodewide_members, run_member, start_members,
     start_members_paused, stop_members, total_ms, vip_params, Group, Loop, Members, World,
     CLIENT_LIMIT,
 };
@@ -696,9 +696,7 @@ pub fn nodewide(w: &mut World) {
             .into_iter()
             .filter(|(a, _)| matches!(*a, "export" | "vip"))
             .collect();
-        let restarted = start_members(&w.node1, &NA, back);
-        let (_, detail) = all_ok(&restarted);
-        let ok = restarted.len() == 2 && restarted.iter().all(|(_, d)| d.code == 0);
+        let (ok, detail) = all_of_ok(&start_members(&w.node1, &NA, back), 2);
         check(
             "nodewide: NA's NFSv4.2 client reaches node1 again after the refused stop",
             ok,
