@@ -288,4 +288,62 @@ mod tests {
         assert!(Name::<64>::new("a b").is_none());
         assert_eq!(Name::<16>::new("xfs").unwrap().with_nul(), b"xfs\0");
     }
+
+    fn target() -> impl proptest::strategy::Strategy<Value = Target> {
+        use proptest::prelude::*;
+        let dev = (0u32..1 << 12, 0u32..1 << 20);
+        prop_oneof![
+            (dev.clone(), "[a-z0-9_]{1,15}").prop_map(|(dev, t)| Target::Devno {
+                dev,
+                fstype: Name::new(&t).unwrap_or(Name::EMPTY),
+            }),
+            (0i32..=i32::MAX, proptest::option::of(dev))
+                .prop_map(|(fd, dev)| Target::Fd { fd, dev }),
+            (any::<IpAddr>(), any::<u32>())
+                .prop_filter("a usable address", |(a, _)| match a {
+                    IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+                    IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+                })
+                .prop_map(|(addr, scope_id)| Target::Ip { addr, scope_id }),
+        ]
+    }
+
+    proptest::proptest! {
+        // What the module's decoder meets from user space: any block.
+        #[test]
+        // Most blocks are past the version and reserved-byte checks, so the
+        // field decoding sees them: version 1, kind 1 to 3, reserved zero.
+        fn any_block_decodes_without_panic(
+            b in proptest::collection::vec(proptest::prelude::any::<u8>(), uapi::SIZE),
+            kind in 0u32..5,
+            keep_header: bool,
+        ) {
+            let mut block = [0u8; uapi::SIZE];
+            block.copy_from_slice(&b);
+            if keep_header {
+                block[0..4].copy_from_slice(&uapi::VERSION.to_ne_bytes());
+                block[4..8].copy_from_slice(&kind.to_ne_bytes());
+                block[106..108].fill(0);
+                block[136..].fill(0);
+            }
+            if let Ok(r) = Request::decode(&block) {
+                proptest::prop_assert_eq!(Request::decode(&r.encode()), Ok(r));
+            }
+        }
+
+        #[test]
+        fn every_valid_request_round_trips(t in target(), fsid in "[A-Za-z0-9_.:-]{0,63}") {
+            let req = Request { target: t, fsid: Name::new(&fsid).unwrap_or(Name::EMPTY) };
+            proptest::prop_assert_eq!(Request::decode(&req.encode()), Ok(req));
+        }
+
+        // One byte changed anywhere in a valid block: refused or read as
+        // another valid request, never a panic.
+        #[test]
+        fn a_changed_byte_is_caught_or_harmless(t in target(), at in 0..uapi::SIZE, v: u8) {
+            let mut b = Request { target: t, fsid: Name::EMPTY }.encode();
+            b[at] = v;
+            let _ = Request::decode(&b);
+        }
+    }
 }

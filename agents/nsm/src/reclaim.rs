@@ -279,4 +279,38 @@ mod tests {
         );
         assert_eq!(closed, Closed::TimeUp);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_argument_parses_without_panic(s in "[0-9:a-z-]{0,30}|\\PC{0,20}") {
+            if let Some(e) = Expect::from_arg(&s) {
+                proptest::prop_assert_eq!(Expect::from_arg(&e.to_arg()), Some(e));
+            }
+        }
+
+        #[test]
+        fn every_expectation_round_trips(maj: u32, min: u32, n: usize) {
+            let e = Expect::Locks((maj, min), n);
+            proptest::prop_assert_eq!(Expect::from_arg(&e.to_arg()), Some(e));
+        }
+
+        // A damaged record (a crash mid-write on another filesystem, say)
+        // is no record: the window then stays open its whole length.
+        #[test]
+        fn a_release_record_of_any_bytes_is_taken_without_panic(
+            b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            n: usize,
+        ) {
+            let dir = std::env::temp_dir().join(format!("nsm-release-any-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let _ = std::fs::write(dir.join(RELEASED), &b);
+            let got = take_release(&dir);
+            let want = serde_json::from_slice::<Released>(&b).ok().map(|r| r.client_locks);
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert!(!dir.join(RELEASED).exists());
+            let _ = record_release(&dir, n);
+            proptest::prop_assert_eq!(take_release(&dir), Some(n));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

@@ -312,4 +312,19 @@ mod tests {
         assert!(man.contains(".SH PARAMETERS"));
         assert!(man.contains("\\-\\-run\\-fsck") || man.contains("\\-\\-run-fsck"));
     }
+
+    proptest::proptest! {
+        // Whatever a shell or Pacemaker passes, parsing answers: no panic.
+        #[test]
+        fn any_command_line_parses_without_panic(
+            words in proptest::collection::vec(
+                "start|stop|monitor|status|--run-fsck|--arp-bg|--run_fsck|--json|--help|-h|auto|no|true|--|-|\\PC{0,8}",
+                0..6,
+            ),
+        ) {
+            let mut argv = vec!["t".to_owned()];
+            argv.extend(words);
+            let _ = parse(&INFO, SPECS, argv.into_iter().map(OsString::from).collect());
+        }
+    }
 }

@@ -525,4 +525,63 @@ mod tests {
             "parameter directory=\"relative\" is invalid: must be an absolute path (starting with /)"
         );
     }
+
+    /// Any one source value, as Pacemaker may hand it over.
+    struct One(String);
+    impl Source for One {
+        fn raw(&self, _: &str) -> Option<String> {
+            Some(self.0.clone())
+        }
+    }
+
+    /// `raw` through every value type: no panic, and a refusal names the
+    /// parameter and the value and says why.
+    fn through_every_type(raw: &str) -> std::result::Result<(), String> {
+        fn one<T: ParamValue>(raw: &str) -> std::result::Result<(), String> {
+            match required::<T>(&One(raw.to_owned()), &SPEC) {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.status == crate::Status::Configured
+                        && e.reason.starts_with("parameter directory=")
+                        && e.reason.len()
+                            > "parameter directory=\"\" is invalid: ".len() + raw.len() =>
+                {
+                    Ok(())
+                }
+                Err(e) if raw.is_empty() && e.reason.contains("'directory' is required") => Ok(()),
+                Err(e) => Err(e.reason),
+            }
+        }
+        use crate::values::{HostName, RelDir};
+        one::<String>(raw)?;
+        one::<bool>(raw)?;
+        one::<u8>(raw)?;
+        one::<u32>(raw)?;
+        one::<i64>(raw)?;
+        one::<Bounded<1, 128>>(raw)?;
+        one::<AbsPath>(raw)?;
+        one::<Time>(raw)?;
+        one::<std::net::IpAddr>(raw)?;
+        one::<HostName>(raw)?;
+        one::<RelDir>(raw)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_value_is_parsed_or_refused_by_name(raw in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(through_every_type(&raw), Ok(()));
+        }
+
+        #[test]
+        fn value_like_text_is_parsed_or_refused_by_name(raw in "[ 0-9a-z/.:-]{0,12}(s|ms|min|h)?") {
+            proptest::prop_assert_eq!(through_every_type(&raw), Ok(()));
+        }
+
+        #[test]
+        fn durations_read_in_every_unit(n in 0u64..1 << 40, unit in 0usize..5) {
+            let (suffix, ms) = [("", 1000), ("s", 1000), ("ms", 1), ("min", 60_000), ("h", 3_600_000)][unit];
+            let want = n.checked_mul(ms).map(Duration::from_millis);
+            proptest::prop_assert_eq!(parse_duration(&format!("{n}{suffix}")).ok(), want);
+        }
+    }
 }

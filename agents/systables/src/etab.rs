@@ -65,7 +65,8 @@ impl Entry {
 pub fn parse(text: &str) -> Vec<Entry> {
     text.lines()
         .filter_map(|line| {
-            let (path, rest) = line.split_once(char::is_whitespace)?;
+            // nfs-utils escapes every byte that is not printable ASCII.
+            let (path, rest) = line.split_once(|c: char| c.is_ascii_whitespace())?;
             let rest = rest.trim();
             let (client, opts) = match rest.split_once('(') {
                 Some((c, o)) => (c, o.trim_end_matches(')')),
@@ -107,5 +108,27 @@ mod tests {
         assert_eq!(e[0].fsid(), Some("1"));
         assert_eq!(e[1].path, Path::new("/srv/with space"));
         assert_eq!(e[1].client, "*.example.com");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_without_panic(t in proptest::prelude::any::<String>()) {
+            let _ = parse(&t);
+        }
+
+        #[test]
+        fn an_entry_as_exportfs_writes_it_reads_back(
+            path in "/\\PC{0,30}",
+            client in "[A-Za-z0-9.*/:-]{1,20}",
+            options in proptest::collection::vec("[a-z0-9_=]{1,10}", 0..6),
+        ) {
+            let line = format!(
+                "{}\t{client}({})\n",
+                String::from_utf8_lossy(&crate::escape(Path::new(&path))),
+                options.join(",")
+            );
+            let want = Entry { path: path.into(), client, options };
+            proptest::prop_assert_eq!(parse(&line), vec![want]);
+        }
     }
 }

@@ -32,11 +32,18 @@ pub fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+        // Three octal digits that make a byte (\\400 and above are not
+        // escapes, and stay as they are).
+        let byte = b.get(i + 1..i + 4).filter(|_| b[i] == b'\\').and_then(|d| {
+            let v = d.iter().try_fold(0u16, |v, &c| {
+                (b'0'..=b'7')
+                    .contains(&c)
+                    .then(|| v * 8 + u16::from(c - b'0'))
+            })?;
+            u8::try_from(v).ok()
+        });
+        if let Some(byte) = byte {
+            out.push(byte);
             i += 4;
         } else {
             out.push(b[i]);
@@ -84,5 +91,19 @@ mod tests {
         assert_eq!(unescape(r"/srv/x\134y"), r"/srv/x\y");
         assert_eq!(unescape(r"/srv/tail\04"), r"/srv/tail\04");
         assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unescape_takes_any_text(s in "(\\\\[0-9]{0,3}|.){0,40}") {
+            let _ = unescape(&s);
+        }
+
+        #[test]
+        fn escape_then_unescape_gives_the_path_back(s in proptest::prelude::any::<String>()) {
+            let escaped = escape(Path::new(&s));
+            proptest::prop_assert!(!escaped.iter().any(|&c| c == b' ' || c == b'\n'));
+            proptest::prop_assert_eq!(unescape(&String::from_utf8_lossy(&escaped)), s);
+        }
     }
 }

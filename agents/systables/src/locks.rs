@@ -104,16 +104,29 @@ enum Owner {
 /// on hardware, far more under emulation), so actions call this once, at
 /// the point where they must know.
 pub fn held_on(devs: &[Dev]) -> Vec<Held> {
-    let lockd = threads_named("lockd");
-    let nfsd = threads_named("nfsd");
+    let threads = Threads {
+        lockd: threads_named("lockd"),
+        nfsd: threads_named("nfsd"),
+    };
+    count(procfs::locks().unwrap_or_default(), devs, &threads)
+}
+
+/// The PIDs of lockd's and nfsd's threads.
+struct Threads {
+    lockd: Vec<i32>,
+    nfsd: Vec<i32>,
+}
+
+/// The locks of a lock table on each of `devs`, by owner.
+fn count(table: Vec<procfs::Lock>, devs: &[Dev], threads: &Threads) -> Vec<Held> {
     let mut out = vec![Held::default(); devs.len()];
-    for l in procfs::locks().unwrap_or_default() {
+    for l in table {
         let Some(i) = devs.iter().position(|d| *d == (l.devmaj, l.devmin)) else {
             continue;
         };
         let lease = matches!(l.lock_type.as_str(), "DELEG" | "LEASE");
         let h = &mut out[i];
-        match (owner(l.pid, &lockd, &nfsd), lease) {
+        match (owner(l.pid, &threads.lockd, &threads.nfsd), lease) {
             (Owner::Local, _) => h.local += 1,
             (_, true) => h.delegations += 1,
             (Owner::Lockd, false) => h.nlm += 1,
@@ -122,4 +135,60 @@ pub fn held_on(devs: &[Dev]) -> Vec<Held> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use procfs::FromRead;
+    use proptest::prelude::*;
+
+    fn table(text: &[u8]) -> Vec<procfs::Lock> {
+        procfs::Locks::from_read(text)
+            .map(|l| l.0)
+            .unwrap_or_default()
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic(b in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = count(table(&b), &[(8, 1)], &Threads { lockd: vec![], nfsd: vec![] });
+        }
+
+        // Each generated line is one lock of a known owner on one of two
+        // devices: the counts come out per device and owner.
+        #[test]
+        fn every_lock_is_counted_once_by_owner(
+            locks in proptest::collection::vec((0usize..5, any::<bool>(), 1u64..1_000_000), 0..30),
+        ) {
+            let (lockd, nfsd, local) = (900, 901, std::process::id() as i32);
+            let devs = [(8, 1), (253, 7)];
+            let mut text = String::new();
+            let mut want = vec![Held::default(), Held::default()];
+            for (n, (who, on_second, inode)) in locks.iter().enumerate() {
+                let d = usize::from(*on_second);
+                let (class, kind, pid) = match who {
+                    0 => ("POSIX", "ADVISORY", lockd),
+                    1 => ("POSIX", "ADVISORY", nfsd),
+                    2 => ("DELEG", "ACTIVE", nfsd),
+                    3 => ("POSIX", "ADVISORY", 0),
+                    _ => ("FLOCK", "ADVISORY", local),
+                };
+                match who {
+                    0 => want[d].nlm += 1,
+                    1 => want[d].nfsd += 1,
+                    2 => want[d].delegations += 1,
+                    3 => want[d].unseen += 1,
+                    _ => want[d].local += 1,
+                }
+                let (maj, min) = devs[d];
+                text.push_str(&format!(
+                    "{}: {class}  {kind}  WRITE {pid} {maj:02x}:{min:02x}:{inode} 0 EOF\n",
+                    n + 1
+                ));
+            }
+            let threads = Threads { lockd: vec![lockd], nfsd: vec![nfsd] };
+            prop_assert_eq!(count(table(text.as_bytes()), &devs, &threads), want);
+        }
+    }
 }

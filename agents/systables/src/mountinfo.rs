@@ -28,8 +28,13 @@ pub struct Mount {
 
 /// The mount table of this process's mount namespace, in mount order.
 pub fn read() -> std::io::Result<Vec<Mount>> {
-    let infos = procfs::process::Process::myself()
-        .and_then(|p| p.mountinfo())
+    parse(&std::fs::read("/proc/self/mountinfo")?)
+}
+
+/// A mount table in mountinfo's format (procfs parses the lines).
+pub fn parse(text: &[u8]) -> std::io::Result<Vec<Mount>> {
+    use procfs::FromRead;
+    let infos = procfs::process::MountInfos::from_read(text)
         .map_err(|e| std::io::Error::other(format!("reading /proc/self/mountinfo: {e}")))?;
     Ok(infos
         .into_iter()
@@ -101,5 +106,44 @@ mod tests {
             .map(|m| m.id)
             .collect();
         assert_eq!(ids, [5, 3]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = parse(&b);
+        }
+
+        #[test]
+        fn a_line_as_the_kernel_writes_it_reads_back(
+            id in 1i32..100_000,
+            dev in (0u32..4096, 0u32..1_048_576),
+            point in "/\\PC{0,30}",
+            fstype in "[a-z0-9]{1,10}",
+            source in "/\\PC{0,20}",
+            mut options in proptest::collection::btree_set("[a-z_]{1,10}", 1..5),
+        ) {
+            let esc = |p: &str| String::from_utf8_lossy(&crate::escape(Path::new(p))).into_owned();
+            let opts: Vec<String> = options.iter().cloned().collect();
+            let line = format!(
+                "{id} 1 {}:{} / {} {} shared:1 - {fstype} {} rw\n",
+                dev.0,
+                dev.1,
+                esc(&point),
+                opts.join(","),
+                esc(&source)
+            );
+            let table = parse(line.as_bytes()).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let read_only = options.remove("ro");
+            proptest::prop_assert_eq!(table, vec![Mount {
+                id,
+                dev,
+                point: point.into(),
+                fstype,
+                source: Some(source),
+                options: opts,
+                read_only,
+            }]);
+        }
     }
 }
