@@ -14,7 +14,7 @@ use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-/// `struct miscdevice` of include/linux/miscdevice.h (6.12), which the
+/// `struct miscdevice` of include/linux/miscdevice.h (6.12), which 6.12's
 /// bindings do not generate.
 #[repr(C)]
 struct RawMisc {
@@ -28,6 +28,25 @@ struct RawMisc {
     nodename: *const u8,
     mode: bindings::umode_t,
 }
+
+// The mirror must match the C layout field by field; where bindgen knows
+// the struct, the compiler checks that it does.
+#[cfg(folocks_misc_bindings)]
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    type C = bindings::miscdevice;
+    assert!(size_of::<RawMisc>() == size_of::<C>());
+    assert!(align_of::<RawMisc>() == align_of::<C>());
+    assert!(offset_of!(RawMisc, minor) == offset_of!(C, minor));
+    assert!(offset_of!(RawMisc, name) == offset_of!(C, name));
+    assert!(offset_of!(RawMisc, fops) == offset_of!(C, fops));
+    assert!(offset_of!(RawMisc, list) == offset_of!(C, list));
+    assert!(offset_of!(RawMisc, parent) == offset_of!(C, parent));
+    assert!(offset_of!(RawMisc, this_device) == offset_of!(C, this_device));
+    assert!(offset_of!(RawMisc, groups) == offset_of!(C, groups));
+    assert!(offset_of!(RawMisc, nodename) == offset_of!(C, nodename));
+    assert!(offset_of!(RawMisc, mode) == offset_of!(C, mode));
+};
 
 /// MISC_DYNAMIC_MINOR: let the kernel pick the minor.
 const MISC_DYNAMIC_MINOR: c_int = 255;
