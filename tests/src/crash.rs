@@ -619,6 +619,16 @@ struct Holder {
 
 /// What the client runs for one crash: a journal and a lock holder per
 /// export and version, lock loops on C.
+/// When each step after a crash was seen, from the crash on (None: not
+/// within the cap); per moved export where there is a `Vec`.
+struct Watched {
+    node1_end: Option<Duration>,
+    fenced: Option<Duration>,
+    mounted: Vec<Option<Duration>>,
+    answered: Vec<Option<Duration>>,
+    back: Vec<Option<Duration>>,
+}
+
 struct Load {
     tag: String,
     stop: String,
@@ -871,60 +881,14 @@ impl Crash {
             "split" => self.fleet.net.cable("n1c", false),
             _ => {}
         }
-        // Watch from here, all at once: node1's end, the fencing, node2's
-        // mounts, the addresses answering, the locks back.
-        let mut node1_end = None;
-        let mut fenced = None;
-        let mut mounted: Vec<Option<Duration>> = vec![None; moved.len()];
-        let mut answered: Vec<Option<Duration>> = vec![None; moved.len()];
-        let mut back: Vec<Option<Duration>> = vec![None; moved.len()];
-        // Caps, far above this machine's times (D, the slowest, settled
-        // within 250 s), so that a machine emulating 3x slower still fits.
-        let until = Instant::now() + Duration::from_secs(1500);
-        loop {
-            let now = t0.elapsed();
-            if node1_end.is_none() && !self.nodes[0].as_mut().is_some_and(|vm| vm.running()) {
-                node1_end = Some(now);
-            }
-            if fenced.is_none() {
-                let (pill, history) = self.fencings_of_node1();
-                if pill || history != fenced_before.1 {
-                    fenced = Some(t0.elapsed());
-                }
-            }
-            let mounts = self.node(1).run(&["cat", "/proc/mounts"]).stdout;
-            for (k, e) in moved.iter().enumerate() {
-                if mounted[k].is_none()
-                    && mounts.lines().any(|l| l.split(' ').nth(1) == Some(e.dir))
-                {
-                    mounted[k] = Some(t0.elapsed());
-                }
-                if mounted[k].is_some() && answered[k].is_none() && self.answers(e.vip) {
-                    answered[k] = Some(t0.elapsed());
-                }
-                if answered[k].is_some()
-                    && back[k].is_none()
-                    && self.missing(1, e.dev, &holders[k]) == 0
-                {
-                    back[k] = Some(t0.elapsed());
-                }
-            }
-            // The ClusterLabs group's locks may never come back: it is
-            // given 90 s after its address answered.
-            let settled = moved.iter().enumerate().all(|(k, e)| {
-                back[k].is_some()
-                    || (e.clusterlabs
-                        && answered[k].is_some_and(|a| t0.elapsed() > a + Duration::from_secs(90)))
-            });
-            let done = node1_end.is_some()
-                && fenced.is_some()
-                && answered.iter().all(Option::is_some)
-                && settled;
-            if done || Instant::now() >= until {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let w = self.watch(t0, &moved, &holders, &fenced_before.1);
+        let Watched {
+            node1_end,
+            fenced,
+            mounted,
+            answered,
+            back,
+        } = w;
         let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
         self.report
             .metric(&format!("{kind}_node1_stopped_ms"), ms(node1_end), "ms");
@@ -1000,7 +964,93 @@ impl Crash {
             );
             return false;
         }
-        let done = self.finish_load(&load);
+        self.check_load(kind, &load, &moved, &answered, (t0_wall, offset));
+        self.fsck(kind, &moved);
+        if kind == "split" {
+            self.fleet.net.cable("n1c", true);
+        }
+        self.rejoin(kind, &moved)
+    }
+
+    /// Watch from the crash on, all at once: node1's end, the fencing,
+    /// node2's mounts, the addresses answering, the locks back.
+    fn watch(
+        &mut self,
+        t0: Instant,
+        moved: &[Export],
+        holders: &[Vec<Holder>],
+        fenced_before: &str,
+    ) -> Watched {
+        let mut w = Watched {
+            node1_end: None,
+            fenced: None,
+            mounted: vec![None; moved.len()],
+            answered: vec![None; moved.len()],
+            back: vec![None; moved.len()],
+        };
+        // Caps, far above this machine's times (D, the slowest, settled
+        // within 250 s), so that a machine emulating 3x slower still fits.
+        let until = Instant::now() + Duration::from_secs(1500);
+        loop {
+            let now = t0.elapsed();
+            if w.node1_end.is_none() && !self.nodes[0].as_mut().is_some_and(|vm| vm.running()) {
+                w.node1_end = Some(now);
+            }
+            if w.fenced.is_none() {
+                let (pill, history) = self.fencings_of_node1();
+                if pill || history != *fenced_before {
+                    w.fenced = Some(t0.elapsed());
+                }
+            }
+            let mounts = self.node(1).run(&["cat", "/proc/mounts"]).stdout;
+            for (k, e) in moved.iter().enumerate() {
+                if w.mounted[k].is_none()
+                    && mounts.lines().any(|l| l.split(' ').nth(1) == Some(e.dir))
+                {
+                    w.mounted[k] = Some(t0.elapsed());
+                }
+                if w.mounted[k].is_some() && w.answered[k].is_none() && self.answers(e.vip) {
+                    w.answered[k] = Some(t0.elapsed());
+                }
+                if w.answered[k].is_some()
+                    && w.back[k].is_none()
+                    && self.missing(1, e.dev, &holders[k]) == 0
+                {
+                    w.back[k] = Some(t0.elapsed());
+                }
+            }
+            // The ClusterLabs group's locks may never come back: it is
+            // given 90 s after its address answered.
+            let settled = moved.iter().enumerate().all(|(k, e)| {
+                w.back[k].is_some()
+                    || (e.clusterlabs
+                        && w.answered[k]
+                            .is_some_and(|a| t0.elapsed() > a + Duration::from_secs(90)))
+            });
+            let done = w.node1_end.is_some()
+                && w.fenced.is_some()
+                && w.answered.iter().all(Option::is_some)
+                && settled;
+            if done || Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        w
+    }
+
+    /// The client's load through the crash: every acknowledged journal
+    /// record reads back, the stall beyond the outage, and C's loops.
+    fn check_load(
+        &mut self,
+        kind: &str,
+        load: &Load,
+        moved: &[Export],
+        answered: &[Option<Duration>],
+        (t0_wall, offset): (SystemTime, f64),
+    ) {
+        let tag = kind;
+        let done = self.finish_load(load);
         for (name, v) in &done {
             let Some(rest) = name.strip_prefix(&format!("journal-{tag}-")) else {
                 continue;
@@ -1078,11 +1128,6 @@ impl Crash {
                 );
             }
         }
-        self.fsck(kind, &moved);
-        if kind == "split" {
-            self.fleet.net.cable("n1c", true);
-        }
-        self.rejoin(kind, &moved)
     }
 
     /// What says node2 fenced node1: the message in node1's sbd slot

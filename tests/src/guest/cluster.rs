@@ -359,6 +359,31 @@ fn dump_logs(c: &Cluster) {
 
 /// The scenario.
 pub fn run() {
+    let c = form_cluster();
+    let clients = Clients::mount(&c);
+    move_a(&c, &clients);
+    standby_n2(&c, &clients);
+    repair_address(&c);
+    for h in clients.holders {
+        super::scenarios::kill(h);
+    }
+    for n in &c.nodes {
+        note(format!(
+            "{} agent log:\n{}",
+            n.name,
+            n.pacemaker_log()
+                .lines()
+                .filter(|l| timeline::parse(&n.name, l).is_some())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    drop(clients.client);
+    drop(c);
+}
+
+/// Two nodes online with the four groups where they prefer.
+fn form_cluster() -> Cluster {
     std::env::set_var("HANDOFF_BIN_DIR", "/handoff/bin");
     for g in GROUPS.iter().map(|(g, _)| g).chain([&NODEWIDE]) {
         sys::ok(&["mkfs.ext4", "-q", "-F", g.dev]);
@@ -397,97 +422,124 @@ pub fn run() {
     );
     assert!(started, "the groups did not start");
 
-    // The client lives in the cluster's switch namespace, with its own
-    // statd; it mounts the three exports through their addresses.
-    let client = Host::in_netns("client", &c.switch, "192.0.2.250");
-    client.start_nfs_client();
-    for g in GROUPS.iter().map(|(g, _)| g).chain([&NODEWIDE]) {
-        let _ = std::fs::create_dir_all(format!("/proc/{}/root{}", client.pid, g.mnt));
-        client.ok(&[
-            "mount.nfs",
-            &format!("{}:{}", g.vip, g.dir),
-            g.mnt,
-            "-o",
-            "vers=3,proto=tcp",
-        ]);
-    }
-    let (a, b, cc, n) = (&A, &B, &C, &NODEWIDE);
-    let wrote = client.run_for(
-        &[
-            "/handoff/bin/handoff-vmtest",
-            "--lock",
-            "write",
-            &format!("{}/data", a.mnt),
-            "1048576",
-            "9",
-        ],
-        Duration::from_secs(60),
-    );
-    check(
-        "cluster: the client wrote 1 MiB to A",
-        wrote.code == 0,
-        wrote.stdout.trim(),
-    );
-    let mut holders = Vec::new();
-    for path in [
-        format!("{}/f1", a.mnt),
-        format!("{}/f2", a.mnt),
-        format!("{}/f1", b.mnt),
-        format!("{}/f1", cc.mnt),
-        format!("{}/f1", n.mnt),
-    ] {
-        let (child, line) = super::scenarios::spawn_ready(
-            super::scenarios::lock_cmd(&client, &["hold", &path]),
+    c
+}
+
+/// The client, with the exports mounted and its locks held.
+struct Clients {
+    client: Host,
+    /// The mount points of A, B and C over NFSv4.2.
+    v4: Vec<String>,
+    holders: Vec<std::process::Child>,
+}
+
+impl Clients {
+    /// The client mounts the exports (NFSv3, and NFSv4.2 from the virtual
+    /// servers), writes 1 MiB to A over each and holds locks.
+    fn mount(c: &Cluster) -> Clients {
+        // The client lives in the cluster's switch namespace, with its own
+        // statd; it mounts the three exports through their addresses.
+        let client = Host::in_netns("client", &c.switch, "192.0.2.250");
+        client.start_nfs_client();
+        for g in GROUPS.iter().map(|(g, _)| g).chain([&NODEWIDE]) {
+            let _ = std::fs::create_dir_all(format!("/proc/{}/root{}", client.pid, g.mnt));
+            client.ok(&[
+                "mount.nfs",
+                &format!("{}:{}", g.vip, g.dir),
+                g.mnt,
+                "-o",
+                "vers=3,proto=tcp",
+            ]);
+        }
+        let (a, b, cc, n) = (&A, &B, &C, &NODEWIDE);
+        let wrote = client.run_for(
+            &[
+                "/handoff/bin/handoff-vmtest",
+                "--lock",
+                "write",
+                &format!("{}/data", a.mnt),
+                "1048576",
+                "9",
+            ],
             Duration::from_secs(60),
         );
         check(
-            &format!("cluster: the client holds a lock on {path}"),
-            line == "HELD",
-            &line,
+            "cluster: the client wrote 1 MiB to A",
+            wrote.code == 0,
+            wrote.stdout.trim(),
+        );
+        let mut holders = Vec::new();
+        for path in [
+            format!("{}/f1", a.mnt),
+            format!("{}/f2", a.mnt),
+            format!("{}/f1", b.mnt),
+            format!("{}/f1", cc.mnt),
+            format!("{}/f1", n.mnt),
+        ] {
+            let (child, line) = super::scenarios::spawn_ready(
+                super::scenarios::lock_cmd(&client, &["hold", &path]),
+                Duration::from_secs(60),
+            );
+            check(
+                &format!("cluster: the client holds a lock on {path}"),
+                line == "HELD",
+                &line,
+            );
+            holders.push(child);
+        }
+        let a_dev = rdev(a.dev);
+        // NFSv4.2 beside NFSv3 on the virtual servers: 1 MiB written and a lock
+        // held on A, a stream of locks on B and C.
+        let v4: Vec<String> = [a, b, cc]
+            .iter()
+            .map(|g| super::scenarios::World::mount_v4(&client, g))
+            .collect();
+        let wrote4 = data_on(&client, "write", &format!("{}/data4", v4[0]), "4");
+        let (child, line) = super::scenarios::spawn_ready(
+            super::scenarios::lock_cmd(&client, &["hold", &format!("{}/f4", v4[0])]),
+            Duration::from_secs(60),
         );
         holders.push(child);
-    }
-    let (a_dev, b_dev, c_dev, n_dev) = (rdev(a.dev), rdev(b.dev), rdev(cc.dev), rdev(n.dev));
-    // NFSv4.2 beside NFSv3 on the virtual servers: 1 MiB written and a lock
-    // held on A, a stream of locks on B and C.
-    let v4: Vec<String> = [a, b, cc]
-        .iter()
-        .map(|g| super::scenarios::World::mount_v4(&client, g))
-        .collect();
-    let wrote4 = data_on(&client, "write", &format!("{}/data4", v4[0]), "4");
-    let (child, line) = super::scenarios::spawn_ready(
-        super::scenarios::lock_cmd(&client, &["hold", &format!("{}/f4", v4[0])]),
-        Duration::from_secs(60),
-    );
-    holders.push(child);
-    check(
-        "cluster: an NFSv4.2 client wrote 1 MiB to A and holds a lock there beside the NFSv3 client's 2",
-        wrote4.code == 0
-            && line == "HELD"
-            && wait_for(Duration::from_secs(10), || v4_held(a_dev)).is_some(),
-        format!(
-            "{} {line}; {} locks, {} delegations on A",
-            wrote4.stdout.trim(),
-            posix_locks_on(a_dev),
-            delegations_on(a_dev)
-        ),
-    );
+        check(
+            "cluster: an NFSv4.2 client wrote 1 MiB to A and holds a lock there beside the NFSv3 client's 2",
+            wrote4.code == 0
+                && line == "HELD"
+                && wait_for(Duration::from_secs(10), || v4_held(a_dev)).is_some(),
+            format!(
+                "{} {line}; {} locks, {} delegations on A",
+                wrote4.stdout.trim(),
+                posix_locks_on(a_dev),
+                delegations_on(a_dev)
+            ),
+        );
 
-    // 1. pcs resource move export_a n2.
-    let on_b = Loop::on(&client, b.mnt, "cb");
-    let on_c = Loop::on(&client, cc.mnt, "cc");
-    let on_b4 = Loop::on(&client, &v4[1], "cb4");
-    let on_c4 = Loop::on(&client, &v4[2], "cc4");
+        Clients {
+            client,
+            v4,
+            holders,
+        }
+    }
+}
+
+/// 1. pcs resource move export_a n2.
+fn move_a(c: &Cluster, clients: &Clients) {
+    let (client, v4) = (&clients.client, &clients.v4);
+    let (a, b, cc) = (&A, &B, &C);
+    let a_dev = rdev(a.dev);
+    let on_b = Loop::on(client, b.mnt, "cb");
+    let on_c = Loop::on(client, cc.mnt, "cc");
+    let on_b4 = Loop::on(client, &v4[1], "cb4");
+    let on_c4 = Loop::on(client, &v4[2], "cc4");
     // What A's own clients feel: the longest wait for a write, against
     // the time A's address was down.
-    let on_a = Loop::journal(&client, a.mnt, "ja");
-    let on_a4 = Loop::journal(&client, &v4[0], "ja4");
+    let on_a = Loop::journal(client, a.mnt, "ja");
+    let on_a4 = Loop::journal(client, &v4[0], "ja4");
     let sampler = sys::Sampler::start();
     std::thread::sleep(Duration::from_millis(500));
     let since = SystemTime::now();
     let t = Instant::now();
     c.any().pcs(&["resource", "move", "export_a", "n2"]);
-    let moved = located(&c, a, "n2", STALL);
+    let moved = located(c, a, "n2", STALL);
     metric(
         "move_a_to_vip_up_ms",
         t.elapsed().as_secs_f64() * 1000.0,
@@ -513,13 +565,13 @@ pub fn run() {
         t.elapsed().as_secs_f64() * 1000.0,
         "ms",
     );
-    let back = verify(&client, a);
+    let back = verify(client, a);
     check(
         "cluster: the client reads back every byte it wrote to A",
         back.code == 0,
         back.stdout.trim(),
     );
-    let back4 = data_on(&client, "verify", &format!("{}/data4", v4[0]), "4");
+    let back4 = data_on(client, "verify", &format!("{}/data4", v4[0]), "4");
     check(
         "cluster: the NFSv4.2 client reads back every byte it wrote to A",
         back4.code == 0,
@@ -581,22 +633,27 @@ pub fn run() {
         b_errors == 0 && c_errors == 0 && b_max < 5000.0 && c_max < 5000.0,
         format!("B {b_errors} errors, slowest {b_max:.0} ms; C {c_errors} errors, slowest {c_max:.0} ms"),
     );
-    check_order(&c, (a, &VIRTUAL_MEMBERS), ("n1", "n2"), since, "move");
+    check_order(c, (a, &VIRTUAL_MEMBERS), ("n1", "n2"), since, "move");
     check(
         "cluster: B and C did not move",
         c.location("b_vip").as_deref() == Some("n1")
             && c.location("c_vip").as_deref() == Some("n2"),
         "",
     );
+}
 
-    // 2. pcs node standby n2: A, C and N come to n1; B does not move.
-    let on_b = Loop::on(&client, b.mnt, "sb");
+/// 2. pcs node standby n2: A, C and N come to n1; B does not move.
+fn standby_n2(c: &Cluster, clients: &Clients) {
+    let client = &clients.client;
+    let (a, b, cc, n) = (&A, &B, &C, &NODEWIDE);
+    let (a_dev, b_dev, c_dev, n_dev) = (rdev(a.dev), rdev(b.dev), rdev(cc.dev), rdev(n.dev));
+    let on_b = Loop::on(client, b.mnt, "sb");
     let sampler = sys::Sampler::start();
     std::thread::sleep(Duration::from_millis(500));
     let since = SystemTime::now();
     let t = Instant::now();
     c.any().pcs(&["node", "standby", "n2"]);
-    let moved = [a, cc, n].iter().all(|g| located(&c, g, "n1", STALL));
+    let moved = [a, cc, n].iter().all(|g| located(c, g, "n1", STALL));
     metric(
         "standby_to_vips_up_ms",
         t.elapsed().as_secs_f64() * 1000.0,
@@ -630,12 +687,15 @@ pub fn run() {
             && locks_on(b_dev) >= 1,
         format!("{b_errors} errors, slowest {b_max:.0} ms"),
     );
-    check_order(&c, (a, &VIRTUAL_MEMBERS), ("n2", "n1"), since, "standby");
-    check_order(&c, (cc, &VIRTUAL_MEMBERS), ("n2", "n1"), since, "standby");
-    check_order(&c, (n, &NODEWIDE_MEMBERS), ("n2", "n1"), since, "standby");
+    check_order(c, (a, &VIRTUAL_MEMBERS), ("n2", "n1"), since, "standby");
+    check_order(c, (cc, &VIRTUAL_MEMBERS), ("n2", "n1"), since, "standby");
+    check_order(c, (n, &NODEWIDE_MEMBERS), ("n2", "n1"), since, "standby");
     c.any().pcs(&["node", "unstandby", "n2"]);
+}
 
-    // 3. A's address deleted behind the cluster's back, inside its server.
+/// 3. A's address deleted behind the cluster's back, inside its server.
+fn repair_address(c: &Cluster) {
+    let a = &A;
     let since = SystemTime::now();
     c.node("n1").ok(
         "ip",
@@ -651,7 +711,7 @@ pub fn run() {
     );
     let repaired =
         crate::util::wait_until(Duration::from_secs(180), Duration::from_millis(200), || {
-            timeline::events(&c, since).iter().any(|e| {
+            timeline::events(c, since).iter().any(|e| {
                 e.node == "n1"
                     && e.who.ends_with("(a_vip)")
                     && e.what.starts_with("start succeeded")
@@ -662,20 +722,4 @@ pub fn run() {
         repaired && c.location("a_vip").as_deref() == Some("n1"),
         c.any().crm_mon_xml(),
     );
-    for h in holders {
-        super::scenarios::kill(h);
-    }
-    for n in &c.nodes {
-        note(format!(
-            "{} agent log:\n{}",
-            n.name,
-            n.pacemaker_log()
-                .lines()
-                .filter(|l| timeline::parse(&n.name, l).is_some())
-                .collect::<Vec<_>>()
-                .join("\n")
-        ));
-    }
-    drop(client);
-    drop(c);
 }

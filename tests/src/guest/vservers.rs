@@ -57,7 +57,7 @@ const GRACE: &str = "20";
 
 /// A virtual-server group's members in start order: fs, nfs-server,
 /// export (inside the server), vip (inside the server).
-fn members(g: &Group) -> Members {
+pub(crate) fn members(g: &Group) -> Members {
     let server = vec![
         ("name", g.name.into()),
         ("directory", g.dir.into()),
@@ -171,7 +171,7 @@ fn netns_path(h: &Host, g: &Group) -> String {
 }
 
 /// Resident memory (kB) of the processes in a server's network namespace.
-fn server_rss_kb(h: &Host, g: &Group) -> (usize, u64) {
+pub(crate) fn server_rss_kb(h: &Host, g: &Group) -> (usize, u64) {
     let netns = std::fs::metadata(netns_path(h, g));
     let Ok(netns) = netns else { return (0, 0) };
     use std::os::unix::fs::MetadataExt;
@@ -199,7 +199,7 @@ fn server_rss_kb(h: &Host, g: &Group) -> (usize, u64) {
     (n, kb)
 }
 
-fn mem_available_kb() -> u64 {
+pub(crate) fn mem_available_kb() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
@@ -208,7 +208,7 @@ fn mem_available_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn kernel_threads(name: &str) -> usize {
+pub(crate) fn kernel_threads(name: &str) -> usize {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -281,13 +281,36 @@ fn stacks() -> String {
 
 /// The scenario.
 pub fn run(w: &mut World) {
+    start_servers(w);
+    hold_v3(w);
+    let v4 = hold_v4(w);
+    // Fail VA over while the client keeps locking on VB (same node) and VC
+    // (the taking node).
+    let others = Others::start(w, &v4);
+    let t0 = Instant::now();
+    if !release_va(w) {
+        others.abandon();
+        panic!("VA was not released on node3");
+    }
+    let Some((taken, reclaimed, ended)) = take_va_over(w) else {
+        others.abandon();
+        panic!("VA did not start on node2");
+    };
+    w.after_takeover("vservers", "va_", &VA, "7", (t0, taken, reclaimed));
+    after_move(w, &v4[0]);
+    std::thread::sleep(Duration::from_millis(500));
+    others.check();
+    va_serves_on_node2(w, ended.is_some());
+}
+
+/// The three virtual servers start (VA and VB on node3, VC on node2), with
+/// what each costs, and each group monitors clean.
+fn start_servers(w: &World) {
     sys::ok(&["mkfs.ext4", "-q", "-F", "-L", "export_vc", VC.dev]);
     for g in [&VA, &VB, &VC] {
         let _ = std::fs::create_dir_all(g.dir);
         let _ = std::fs::create_dir_all(g.mnt);
     }
-    let (a_dev, b_dev, c_dev) = (rdev(VA.dev), rdev(VB.dev), rdev(VC.dev));
-
     let mem_before = mem_available_kb();
     let nfsd_before = kernel_threads("nfsd");
     let ok = start(&w.node3, &VA, "setup")
@@ -331,7 +354,11 @@ pub fn run(w: &mut World) {
         settled.is_some(),
         "",
     );
+}
 
+/// The NFSv3 client writes to VA and holds locks on all three.
+fn hold_v3(w: &mut World) {
+    let (a_dev, b_dev, c_dev) = (rdev(VA.dev), rdev(VB.dev), rdev(VC.dev));
     for g in [&VA, &VB, &VC] {
         w.mount(g);
     }
@@ -373,9 +400,13 @@ pub fn run(w: &mut World) {
         records == 1,
         format!("{records} record(s)"),
     );
+}
 
-    // NFSv4.2 beside NFSv3: the same client mounts all three again, and on
-    // VA writes 1 MiB (fsynced), holds a lock and keeps a file open.
+/// NFSv4.2 beside NFSv3; the mount points of VA, VB and VC over NFSv4.2.
+fn hold_v4(w: &mut World) -> Vec<String> {
+    let a_dev = rdev(VA.dev);
+    // The same client mounts all three again, and on VA writes 1 MiB
+    // (fsynced), holds a lock and keeps a file open.
     let v4: Vec<String> = [&VA, &VB, &VC]
         .iter()
         .map(|g| World::mount_v4(&w.client, g))
@@ -408,15 +439,81 @@ pub fn run(w: &mut World) {
         &cld,
     );
 
-    // Fail VA over while the client keeps locking on VB (same node) and VC
-    // (the taking node).
-    let on_b = Loop::on(&w.client, VB.mnt, "vb");
-    let on_c = Loop::on(&w.client, VC.mnt, "vc");
-    let on_b4 = Loop::on(&w.client, &v4[1], "vb4");
-    let on_c4 = Loop::on(&w.client, &v4[2], "vc4");
-    std::thread::sleep(Duration::from_millis(500));
-    let sampler = sys::Sampler::start();
-    let t0 = Instant::now();
+    v4
+}
+
+/// The lock loops of the groups that do not move, VB (same node) and VC
+/// (the taking node), over NFSv3 and NFSv4.2, with a sampler of tasks
+/// that wait.
+struct Others {
+    loops: Vec<(&'static str, Loop)>,
+    sampler: sys::Sampler,
+}
+
+impl Others {
+    fn start(w: &World, v4: &[String]) -> Others {
+        let loops = vec![
+            ("vb", Loop::on(&w.client, VB.mnt, "vb")),
+            ("vc", Loop::on(&w.client, VC.mnt, "vc")),
+            ("vb4", Loop::on(&w.client, &v4[1], "vb4")),
+            ("vc4", Loop::on(&w.client, &v4[2], "vc4")),
+        ];
+        std::thread::sleep(Duration::from_millis(500));
+        Others {
+            loops,
+            sampler: sys::Sampler::start(),
+        }
+    }
+
+    /// Stop the loops without judging them (nothing after a failed step
+    /// would mean anything).
+    fn abandon(self) {
+        for (_, l) in self.loops {
+            let _ = l.finish();
+        }
+        let _ = self.sampler.finish();
+    }
+
+    /// VB's and VC's clients saw no failure and no pause.
+    fn check(self) {
+        let (mut b_errors, mut c_errors, mut b_max, mut c_max) = (0, 0, 0.0f64, 0.0f64);
+        for (tag, l) in self.loops {
+            let (errors, max) = summary(tag, &l.finish());
+            if tag.starts_with("vb") {
+                b_errors += errors;
+                b_max = b_max.max(max);
+            } else {
+                c_errors += errors;
+                c_max = c_max.max(max);
+            }
+        }
+        let waits = self.sampler.finish();
+        if b_max >= 1000.0 || c_max >= 1000.0 {
+            note(format!(
+                "tasks in D state during the move:\n{}",
+                waits.join("\n")
+            ));
+        }
+        check(
+            "vservers: VB's and VC's clients (NFSv3 and NFSv4.2) saw no failed lock operation",
+            b_errors == 0 && c_errors == 0,
+            format!("{b_errors} on VB, {c_errors} on VC"),
+        );
+        // A grace period would hold new locks back for 20 s. Before
+        // nfs-server woke lockd after stopping nfsd, VB and VC sometimes paused
+        // 1.5 to 6 s here (see vserver::lockd).
+        check(
+            "vservers: VB's and VC's clients were never held back (no pause of 5 s or more)",
+            b_max < 5000.0 && c_max < 5000.0,
+            format!("VB {b_max:.1} ms, VC {c_max:.1} ms"),
+        );
+    }
+}
+
+/// VA stops on node3 and leaves nothing there; false if its stop failed.
+fn release_va(w: &World) -> bool {
+    let a_dev = rdev(VA.dev);
+    let (b_dev, c_dev) = (rdev(VB.dev), rdev(VC.dev));
     let release = std::thread::scope(|scope| {
         let node3 = &w.node3;
         let job = scope.spawn(move || stop_members(node3, &VA, members(&VA)));
@@ -431,9 +528,7 @@ pub fn run(w: &mut World) {
         ok,
         &detail,
     ) {
-        // Nothing after this would mean anything.
-        let _ = (on_b.finish(), on_c.finish());
-        panic!("VA was not released on node3");
+        return false;
     }
     metric("va_release_ms", total_ms(&release), "ms");
     check(
@@ -468,6 +563,15 @@ pub fn run(w: &mut World) {
             .collect::<Vec<_>>()
             .join(" | "),
     );
+    true
+}
+
+/// VA starts on node2, its server long before its address, and its clients
+/// reclaim; when it started, when the locks were back and when the grace
+/// ended (None if it did not start).
+#[allow(clippy::type_complexity)]
+fn take_va_over(w: &World) -> Option<(Instant, Option<Duration>, Option<Duration>)> {
+    let a_dev = rdev(VA.dev);
     // The group's export and vip start well after its server: longer than
     // the server's whole grace_time.
     let pause = Duration::from_secs(GRACE.parse::<u64>().unwrap_or(20) + 5);
@@ -475,8 +579,7 @@ pub fn run(w: &mut World) {
     let taken = Instant::now();
     let (ok, detail) = all_ok(&takeover);
     if !check("vservers: VA starts on node2 beside VC", ok, &detail) {
-        let _ = (on_b.finish(), on_c.finish());
-        panic!("VA did not start on node2");
+        return None;
     }
     metric("va_takeover_ms", total_ms(&takeover), "ms");
     // 2 NLM locks, and the NFSv4 client's lock and delegations (nfsd ends
@@ -522,7 +625,12 @@ pub fn run(w: &mut World) {
             stacks()
         ));
     }
-    w.after_takeover("vservers", "va_", &VA, "7", (t0, taken, reclaimed));
+    Some((taken, reclaimed, ended))
+}
+
+/// What the NFSv4.2 client finds on VA after the move.
+fn after_move(w: &World, va4: &str) {
+    let a_dev = rdev(VA.dev);
     let back4 = w.data_at("verify", &format!("{va4}/data4"), "8");
     check(
         "vservers: the NFSv4.2 client reads back every byte it wrote to VA",
@@ -549,33 +657,10 @@ pub fn run(w: &mut World) {
         wait_for(Duration::from_secs(10), || posix_locks_on(a_dev) == 3).is_some(),
         format!("{} byte-range locks on VA", posix_locks_on(a_dev)),
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let (b_errors, b_max) = summary("vb", &on_b.finish());
-    let (c_errors, c_max) = summary("vc", &on_c.finish());
-    let (b4_errors, b4_max) = summary("vb4", &on_b4.finish());
-    let (c4_errors, c4_max) = summary("vc4", &on_c4.finish());
-    let (b_errors, c_errors) = (b_errors + b4_errors, c_errors + c4_errors);
-    let (b_max, c_max) = (b_max.max(b4_max), c_max.max(c4_max));
-    let waits = sampler.finish();
-    if b_max >= 1000.0 || c_max >= 1000.0 {
-        note(format!(
-            "tasks in D state during the move:\n{}",
-            waits.join("\n")
-        ));
-    }
-    check(
-        "vservers: VB's and VC's clients (NFSv3 and NFSv4.2) saw no failed lock operation",
-        b_errors == 0 && c_errors == 0,
-        format!("{b_errors} on VB, {c_errors} on VC"),
-    );
-    // A grace period would hold new locks back for 20 s. Before
-    // nfs-server woke lockd after stopping nfsd, VB and VC sometimes paused
-    // 1.5 to 6 s here (see vserver::lockd).
-    check(
-        "vservers: VB's and VC's clients were never held back (no pause of 5 s or more)",
-        b_max < 5000.0 && c_max < 5000.0,
-        format!("VB {b_max:.1} ms, VC {c_max:.1} ms"),
-    );
+}
+
+/// VA monitors clean on node2 and grants a new lock at once after its grace.
+fn va_serves_on_node2(w: &World, grace_ended: bool) {
     for (name, params) in members(&VA) {
         let m = run_member(&w.node2, &VA, name, "monitor", &params);
         check(
@@ -595,7 +680,7 @@ pub fn run(w: &mut World) {
     );
     check(
         "vservers: after VA's grace a new lock on VA is granted at once",
-        ended.is_some() && probe.code == 0 && probe.ms() < 5000.0,
+        grace_ended && probe.code == 0 && probe.ms() < 5000.0,
         format!("{} in {:.0} ms", probe.stdout.trim(), probe.ms()),
     );
 }
