@@ -63,6 +63,11 @@ const PROGRAMS: &[&str] = &[
     "/usr/sbin/ip",
 ];
 
+/// busybox applets the guest has by name.
+const APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "ps", "mount", "umount", "poweroff", "sleep", "losetup",
+];
+
 /// Guest-side agent and driver binaries, from the build directory.
 const GUEST_BINARIES: &[&str] = &[
     "fs",
@@ -231,6 +236,9 @@ pub fn base_image() -> Image {
     for m in MODULES {
         h = fnv(h, m.as_bytes());
     }
+    for a in APPLETS {
+        h = fnv(h, a.as_bytes());
+    }
     for p in PROGRAMS.iter().chain(["/bin/busybox"].iter()) {
         h = fnv(h, p.as_bytes());
         h = fnv(h, &std::fs::read(resolve(p)).unwrap_or_default());
@@ -288,9 +296,7 @@ pub fn base_image() -> Image {
         Path::new("/bin/busybox"),
         &mut libs,
     );
-    for applet in [
-        "sh", "ls", "cat", "ps", "mount", "umount", "poweroff", "sleep",
-    ] {
+    for applet in APPLETS {
         let _ = std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet));
     }
     for p in PROGRAMS {

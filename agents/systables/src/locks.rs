@@ -10,22 +10,6 @@ pub fn dev_text(d: Dev) -> String {
     format!("{:02x}:{:02x}", d.0, d.1)
 }
 
-/// The PIDs of the kernel threads named `name` (lockd's, owners of the
-/// locks NFSv3 clients hold; nfsd's, of NFSv4 clients' locks and
-/// delegations).
-fn threads_named(name: &str) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
-        })
-        .collect()
-}
-
 /// Locks on one device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Held {
@@ -75,18 +59,21 @@ pub fn owners_visible() -> bool {
     std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd")
 }
 
-/// Who owns a lock, by PID as /proc/locks shows it.
-fn owner(pid: Option<i32>, lockd: &[i32], nfsd: &[i32]) -> Owner {
+/// Who owns a lock, by PID as /proc/locks shows it; `comm` names a
+/// process (None when there is no such process).
+fn owner(pid: Option<i32>, comm: &mut impl FnMut(i32) -> Option<String>) -> Owner {
     match pid {
-        Some(p) if lockd.contains(&p) => Owner::Lockd,
-        Some(p) if nfsd.contains(&p) => Owner::Nfsd,
         // Older kernels showed an owner outside this PID namespace as 0.
         Some(0) => Owner::Unseen,
-        // Its owner is gone and the kernel still holds it: nfsd's threads
-        // exit at shutdown, their NFSv4 state must not stay.
-        Some(p) if p > 0 && !std::path::Path::new(&format!("/proc/{p}")).exists() => Owner::Nfsd,
-        // OFD locks (-1) belong to open files, and every other PID is a
-        // process of this node.
+        Some(p) if p > 0 => match comm(p).as_deref().map(str::trim) {
+            Some("lockd") => Owner::Lockd,
+            Some("nfsd") => Owner::Nfsd,
+            // Its owner is gone and the kernel still holds it: nfsd's
+            // threads exit at shutdown, their NFSv4 state must not stay.
+            None => Owner::Nfsd,
+            Some(_) => Owner::Local,
+        },
+        // OFD locks (-1) belong to open files.
         _ => Owner::Local,
     }
 }
@@ -103,22 +90,25 @@ enum Owner {
 /// period: every lock request on the node waits meanwhile (milliseconds
 /// on hardware, far more under emulation), so actions call this once, at
 /// the point where they must know.
+///
+/// Owners are named by /proc/PID/comm of the locks on `devs` only, so the
+/// cost does not grow with the node's processes (each virtual server adds
+/// its daemons and nfsd threads).
 pub fn held_on(devs: &[Dev]) -> Vec<Held> {
-    let threads = Threads {
-        lockd: threads_named("lockd"),
-        nfsd: threads_named("nfsd"),
-    };
-    count(procfs::locks().unwrap_or_default(), devs, &threads)
-}
-
-/// The PIDs of lockd's and nfsd's threads.
-struct Threads {
-    lockd: Vec<i32>,
-    nfsd: Vec<i32>,
+    let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok();
+    count(procfs::locks().unwrap_or_default(), devs, comm)
 }
 
 /// The locks of a lock table on each of `devs`, by owner.
-fn count(table: Vec<procfs::Lock>, devs: &[Dev], threads: &Threads) -> Vec<Held> {
+fn count(
+    table: Vec<procfs::Lock>,
+    devs: &[Dev],
+    comm: impl FnMut(i32) -> Option<String>,
+) -> Vec<Held> {
+    // A process holding many locks is looked up once.
+    let mut seen: std::collections::HashMap<i32, Option<String>> = Default::default();
+    let mut comm = comm;
+    let mut named = |pid: i32| seen.entry(pid).or_insert_with(|| comm(pid)).clone();
     let mut out = vec![Held::default(); devs.len()];
     for l in table {
         let Some(i) = devs.iter().position(|d| *d == (l.devmaj, l.devmin)) else {
@@ -126,7 +116,7 @@ fn count(table: Vec<procfs::Lock>, devs: &[Dev], threads: &Threads) -> Vec<Held>
         };
         let lease = matches!(l.lock_type.as_str(), "DELEG" | "LEASE");
         let h = &mut out[i];
-        match (owner(l.pid, &threads.lockd, &threads.nfsd), lease) {
+        match (owner(l.pid, &mut named), lease) {
             (Owner::Local, _) => h.local += 1,
             (_, true) => h.delegations += 1,
             (Owner::Lockd, false) => h.nlm += 1,
@@ -152,7 +142,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_bytes_parse_without_panic(b in proptest::collection::vec(any::<u8>(), 0..400)) {
-            let _ = count(table(&b), &[(8, 1)], &Threads { lockd: vec![], nfsd: vec![] });
+            let _ = count(table(&b), &[(8, 1)], |_| None);
         }
 
         // Each generated line is one lock of a known owner on one of two
@@ -187,8 +177,13 @@ mod tests {
                     n + 1
                 ));
             }
-            let threads = Threads { lockd: vec![lockd], nfsd: vec![nfsd] };
-            prop_assert_eq!(count(table(text.as_bytes()), &devs, &threads), want);
+            let comm = |pid: i32| match pid {
+                p if p == lockd => Some("lockd\n".to_owned()),
+                p if p == nfsd => Some("nfsd\n".to_owned()),
+                p if p == local => Some("tester\n".to_owned()),
+                _ => None,
+            };
+            prop_assert_eq!(count(table(text.as_bytes()), &devs, comm), want);
         }
     }
 }

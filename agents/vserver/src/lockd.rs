@@ -36,27 +36,36 @@ const PER_NAMESPACE: Duration = Duration::from_millis(500);
 
 /// Wake lockd through the first of the node's network namespaces where it
 /// listens (the node's own, then each ready virtual server's except
-/// `except`), and wait until it answered. `node_net` is the namespace to
-/// come back to; the caller must be in it and single-threaded.
+/// `except`), and wait until it answered. The list is tried again until
+/// `budget` ends: when several servers stop at once (a node drained),
+/// lockd answers late, and another stop may strand the queue again.
+/// Where every namespace refused at once (no lockd anywhere), one round
+/// is all. `node_net` is the namespace to come back to; the caller must be
+/// in it and single-threaded.
 pub fn wake(node_net: &File, except: &str, budget: Duration) -> Woken {
     let until = Instant::now() + budget;
-    let mut tried = Vec::new();
-    for (name, netns) in candidates(except) {
-        let now = Instant::now();
-        if now >= until {
-            tried.push(format!("{name}: not tried, out of time"));
-            continue;
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let mut tried: Vec<String> = Vec::new();
+        for (name, netns) in candidates(except) {
+            let now = Instant::now();
+            if now >= until {
+                tried.push(format!("{name}: not tried, out of time"));
+                continue;
+            }
+            match ping_in(node_net, netns.as_ref(), until.min(now + PER_NAMESPACE)) {
+                Ok(()) => return Ok(name),
+                Err(why) => tried.push(format!("{name}: {why}")),
+            }
         }
-        match ping_in(node_net, netns.as_ref(), until.min(now + PER_NAMESPACE)) {
-            Ok(()) => return Ok(name),
-            Err(why) => tried.push(format!("{name}: {why}")),
+        let late = tried.iter().any(|t| t.ends_with("no answer"));
+        if !late || Instant::now() >= until {
+            return Err(format!("{} (tried {rounds} time(s))", tried.join("; ")));
         }
+        // Namespaces that refuse at once would make this spin.
+        std::thread::sleep(Duration::from_millis(50));
     }
-    Err(if tried.is_empty() {
-        "no namespace to reach it through".into()
-    } else {
-        tried.join("; ")
-    })
 }
 
 /// The node's namespace (None: the current one), then the ready servers'.

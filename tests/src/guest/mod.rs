@@ -10,6 +10,7 @@ pub mod folocks;
 pub mod hostroot;
 pub mod lockc;
 pub mod report;
+pub mod scale;
 pub mod scenarios;
 pub mod serve;
 pub mod sys;

@@ -171,7 +171,14 @@ fn netns_path(h: &Host, g: &Group) -> String {
 }
 
 /// Resident memory (kB) of the processes in a server's network namespace.
-pub(crate) fn server_rss_kb(h: &Host, g: &Group) -> (usize, u64) {
+fn server_rss_kb(h: &Host, g: &Group) -> (usize, u64) {
+    server_kb(h, g, "status", "VmRSS:")
+}
+
+/// The processes in a server's network namespace, and the sum of one
+/// `field` (kB) of their /proc/PID/`file`: VmRSS of status, Pss of
+/// smaps_rollup (shared pages split between their users).
+pub(crate) fn server_kb(h: &Host, g: &Group, file: &str, field: &str) -> (usize, u64) {
     let netns = std::fs::metadata(netns_path(h, g));
     let Ok(netns) = netns else { return (0, 0) };
     use std::os::unix::fs::MetadataExt;
@@ -186,14 +193,14 @@ pub(crate) fn server_rss_kb(h: &Host, g: &Group) -> (usize, u64) {
         if !same {
             continue;
         }
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss = status
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+        let value = text
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
-        if let Some(rss) = rss {
+        if let Some(v) = value {
             n += 1;
-            kb += rss;
+            kb += v;
         }
     }
     (n, kb)

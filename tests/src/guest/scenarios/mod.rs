@@ -108,6 +108,7 @@ pub fn run_all(list: &str) {
             "vservers" => super::vservers::run(w),
             "dropin" => super::dropin::export(w),
             "nodewide" => super::vservers::nodewide(w),
+            "scale" => super::scale::run(w),
             other => {
                 check(
                     &format!("{other}: known scenario"),

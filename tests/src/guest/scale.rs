@@ -1,0 +1,493 @@
+//! `scale`: N = 1, 8 and 32 export groups on one node, each with its own
+//! virtual server (fs, nfs-server, export, vip) on a loop device, and a
+//! client holding a lock on each. Per N: what the servers cost (memory,
+//! processes, nfsd threads), what their monitors cost, and a drain of the
+//! node: every group stops on node3 and starts on node2, each group's
+//! members in order and the groups side by side, no more actions at once
+//! per node than Pacemaker's default node-action-limit (twice the cores),
+//! until every client holds its lock again; meanwhile a group that does not
+//! move keeps locking on node2.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::report::{check, metric, note};
+use super::scenarios::{
+    all_ok, run_member, start_members, stop_members, Group, Loop, Members, World,
+};
+use super::sys::{self, rdev, wait_for};
+use super::topo::Host;
+use super::vservers;
+
+/// The sizes measured, in order.
+const ROUNDS: [usize; 3] = [1, 8, 32];
+
+/// The export member's start times since the last look (ms).
+static EXPORT_STARTS: std::sync::Mutex<Vec<f64>> = std::sync::Mutex::new(Vec::new());
+
+/// The group that stays on node2 through every drain.
+const STILL: usize = 40;
+
+/// Group `i`: its loop device, directory, address and server name.
+fn group(i: usize, dev: &str) -> Group {
+    let s = |t: String| -> &'static str { Box::leak(t.into_boxed_str()) };
+    Group {
+        id: s(format!("s{i:02}")),
+        dev: s(dev.to_owned()),
+        dir: s(format!("/srv/s{i:02}")),
+        vip: s(format!("192.0.2.{}", 150 + i)),
+        name: s(format!("nfs-s{i:02}")),
+        fsid: s(format!("{}", 200 + i)),
+        mnt: s(format!("/mnt/s{i:02}")),
+    }
+}
+
+/// A group's members with the agents' defaults for the server (threads
+/// above all), but the suite's short grace period.
+fn members(g: &Group) -> Members {
+    members_with(g, None)
+}
+
+/// As [`members`], with `threads` nfsd threads when given.
+fn members_with(g: &Group, threads: Option<&str>) -> Members {
+    let mut list = vservers::members(g);
+    for (name, params) in &mut list {
+        if *name == "nfs-server" {
+            params.retain(|(k, _)| *k != "threads");
+            if let Some(t) = threads {
+                params.push(("threads", t.into()));
+            }
+        }
+    }
+    list
+}
+
+/// A filesystem for each group on a loop device over a sparse file.
+fn make_groups(n: usize) -> Vec<Group> {
+    let _ = std::fs::create_dir_all("/tmp/scale");
+    (0..n)
+        .map(|i| {
+            let file = format!("/tmp/scale/s{i:02}.img");
+            let f = std::fs::File::create(&file).expect("backing file");
+            f.set_len(64 << 20).expect("backing file size");
+            let dev = sys::ok(&["losetup", "-f"]).trim().to_owned();
+            sys::ok(&["losetup", &dev, &file]);
+            sys::ok(&["mkfs.ext4", "-q", "-F", &dev]);
+            let g = group(i, &dev);
+            for d in [g.dir, g.mnt] {
+                let _ = std::fs::create_dir_all(d);
+            }
+            g
+        })
+        .collect()
+}
+
+/// Pacemaker's default node-action-limit: twice the node's cores.
+fn action_limit() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Run `job` for every group, at most `limit` at once; true if every
+/// job returned true.
+fn each(groups: &[Group], limit: usize, job: impl Fn(&Group) -> bool + Sync) -> bool {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..limit.min(groups.len()) {
+            s.spawn(|| {
+                while let Some(g) = groups.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    if !job(g) {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    failed.load(Ordering::SeqCst) == 0
+}
+
+/// Start a group's members in order on `h`; false (and a note) on failure.
+fn start_on(h: &Host, g: &Group) -> bool {
+    start_with(h, g, None)
+}
+
+/// As [`start_on`], with `threads` nfsd threads when given.
+fn start_with(h: &Host, g: &Group, threads: Option<&str>) -> bool {
+    let steps = start_members(h, g, members_with(g, threads));
+    if let Some((_, d)) = steps.iter().find(|(a, _)| *a == "export") {
+        if let Ok(mut v) = EXPORT_STARTS.lock() {
+            v.push(d.ms());
+        }
+    }
+    let (ok, detail) = all_ok(&steps);
+    if !ok {
+        note(format!(
+            "scale: group {} did not start on {}: {detail}",
+            g.id, h.name
+        ));
+    }
+    ok
+}
+
+/// Stop a group's members in reverse order on `h`.
+fn stop_on(h: &Host, g: &Group) -> bool {
+    let (ok, detail) = all_ok(&stop_members(h, g, members(g)));
+    if !ok {
+        note(format!(
+            "scale: group {} did not stop on {}: {detail}",
+            g.id, h.name
+        ));
+    }
+    ok
+}
+
+/// Locks per device, from one read of /proc/locks.
+fn locks_by_dev() -> HashMap<(u32, u32), usize> {
+    let mut m = HashMap::new();
+    for l in procfs::locks().unwrap_or_default() {
+        *m.entry((l.devmaj, l.devmin)).or_insert(0) += 1;
+    }
+    m
+}
+
+fn processes() -> usize {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|s| s.parse::<u32>().is_ok())
+        })
+        .count()
+}
+
+/// Each member's default monitor interval, from its agent's metadata.
+fn monitor_interval(agent: &str) -> Duration {
+    let meta = sys::ok(&[&format!("/handoff/bin/{agent}"), "meta-data"]);
+    let secs = meta
+        .lines()
+        .find(|l| l.contains("name=\"monitor\""))
+        .and_then(|l| l.split("interval=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .and_then(|v| v.trim_end_matches('s').parse::<u64>().ok())
+        .unwrap_or(10);
+    Duration::from_secs(secs)
+}
+
+pub fn run(w: &mut World) {
+    // node3 runs an NFS server of its own, as a node may: a stop there can
+    // then wake lockd through the node (lockd is one thread for the whole
+    // kernel, which the nodes of this VM share, so a stop that cannot wake
+    // it stalls the group that stays on node2).
+    w.node3.start_nfs_server(10);
+    let n_max = ROUNDS.iter().copied().max().unwrap_or(1);
+    let groups = make_groups(n_max + 1);
+    let still = group(STILL, groups[n_max].dev);
+    for d in [still.dir, still.mnt] {
+        let _ = std::fs::create_dir_all(d);
+    }
+    assert!(
+        start_on(&w.node2, &still),
+        "the group that stays did not start"
+    );
+    w.mount(&still);
+    let intervals: Vec<(&str, Duration)> = members(&still)
+        .iter()
+        .map(|(a, _)| (*a, monitor_interval(a)))
+        .collect();
+    note(format!("scale: default monitor intervals {intervals:?}"));
+    let mut drains = Vec::new();
+    for n in ROUNDS {
+        drains.push((n, round(w, &groups[..n], &still, &intervals)));
+    }
+    threads(w, &groups[..8]);
+    export_curve(w, n_max);
+    let ms = |n| drains.iter().find(|(m, _)| *m == n).and_then(|(_, d)| *d);
+    if let (Some(d8), Some(d32)) = (ms(8), ms(32)) {
+        metric("drain_32_over_8", d32 / d8, "x");
+    }
+    let _ = w.client.run(&["umount", "-l", still.mnt]);
+    stop_on(&w.node2, &still);
+}
+
+/// One size: start, cost, monitors, a client lock on each, the drain,
+/// and the groups stopped again. Returns the drain's time in ms.
+fn round(
+    w: &mut World,
+    groups: &[Group],
+    still: &Group,
+    intervals: &[(&str, Duration)],
+) -> Option<f64> {
+    let n = groups.len();
+    let limit = action_limit();
+    note(format!(
+        "scale: {n} group(s), {limit} actions at once per node"
+    ));
+    let mem0 = vservers::mem_available_kb();
+    let (procs0, nfsd0) = (processes(), vservers::kernel_threads("nfsd"));
+    let t = Instant::now();
+    let _ = EXPORT_STARTS.lock().map(|mut v| v.clear());
+    let started = each(groups, limit, |g| start_on(&w.node3, g));
+    if let Ok(v) = EXPORT_STARTS.lock() {
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        metric(&format!("n{n}_export_start_mean_ms"), mean, "ms");
+    }
+    metric(
+        &format!("n{n}_start_all_ms"),
+        t.elapsed().as_secs_f64() * 1000.0,
+        "ms",
+    );
+    if !check(&format!("scale: {n} group(s) start on node3"), started, "") {
+        each(groups, limit, |g| stop_on(&w.node3, g));
+        return None;
+    }
+    let per = |v: f64| v / n as f64;
+    metric(
+        &format!("n{n}_mem_available_drop_kb_per_server"),
+        per(mem0.saturating_sub(vservers::mem_available_kb()) as f64),
+        "kB",
+    );
+    let sum = |file: &str, field: &str| {
+        groups
+            .iter()
+            .map(|g| vservers::server_kb(&w.node3, g, file, field))
+            .fold((0, 0), |(p, r), (a, b)| (p + a, r + b))
+    };
+    let (procs, rss) = sum("status", "VmRSS:");
+    let (_, pss) = sum("smaps_rollup", "Pss:");
+    metric(
+        &format!("n{n}_server_pss_kb_per_server"),
+        per(pss as f64),
+        "kB",
+    );
+    metric(
+        &format!("n{n}_server_rss_kb_per_server"),
+        per(rss as f64),
+        "kB",
+    );
+    metric(
+        &format!("n{n}_server_processes_per_server"),
+        per(procs as f64),
+        "processes",
+    );
+    metric(
+        &format!("n{n}_processes_per_group"),
+        per(processes().saturating_sub(procs0) as f64),
+        "processes",
+    );
+    metric(
+        &format!("n{n}_nfsd_threads"),
+        vservers::kernel_threads("nfsd").saturating_sub(nfsd0) as f64,
+        "threads",
+    );
+
+    // The monitors: one group's, and every group's per minute at the
+    // default intervals (each monitor a process of its own, as Pacemaker
+    // runs them).
+    let t = Instant::now();
+    let monitored = each(groups, limit, |g| {
+        members(g)
+            .iter()
+            .all(|(a, p)| run_member(&w.node3, g, a, "monitor", p).code == 0)
+    });
+    let all_ms = t.elapsed().as_secs_f64() * 1000.0;
+    check(
+        &format!("scale: every member of the {n} group(s) monitors 0"),
+        monitored,
+        "",
+    );
+    let one: Vec<(&str, f64)> = members(&groups[0])
+        .iter()
+        .map(|(a, p)| (*a, run_member(&w.node3, &groups[0], a, "monitor", p).ms()))
+        .collect();
+    let per_minute: f64 = one
+        .iter()
+        .map(|(a, ms)| {
+            let every = intervals
+                .iter()
+                .find(|(m, _)| m == a)
+                .map_or(10.0, |(_, d)| d.as_secs_f64());
+            ms * 60.0 / every
+        })
+        .sum();
+    metric(
+        &format!("n{n}_monitor_one_group_ms"),
+        one.iter().map(|(_, ms)| ms).sum(),
+        "ms",
+    );
+    metric(&format!("n{n}_monitor_all_groups_wall_ms"), all_ms, "ms");
+    metric(
+        &format!("n{n}_monitor_cpu_ms_per_minute_all_groups"),
+        per_minute * n as f64,
+        "ms",
+    );
+
+    // A client lock on each.
+    for g in groups {
+        w.mount(g);
+    }
+    let holding = groups.iter().all(|g| w.hold(&format!("{}/lock", g.mnt)));
+    let devs: Vec<(u32, u32)> = groups.iter().map(|g| rdev(g.dev)).collect();
+    let all_held = || {
+        let m = locks_by_dev();
+        devs.iter().all(|d| m.get(d).copied().unwrap_or(0) >= 1)
+    };
+    check(
+        &format!("scale: the client holds a lock on each of the {n} export(s)"),
+        holding && wait_for(Duration::from_secs(30), all_held).is_some(),
+        "",
+    );
+
+    // The drain.
+    let on_still = Loop::on(&w.client, still.mnt, &format!("still{n}"));
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let moved = each(groups, limit, |g| {
+        stop_on(&w.node3, g) && start_on(&w.node2, g)
+    });
+    let serving = t.elapsed();
+    let back = moved
+        .then(|| wait_for(Duration::from_secs(180), all_held))
+        .flatten();
+    let drain = back.map(|b| (serving + b).as_secs_f64() * 1000.0);
+    metric(
+        &format!("n{n}_drain_all_started_ms"),
+        serving.as_secs_f64() * 1000.0,
+        "ms",
+    );
+    metric(
+        &format!("n{n}_drain_locks_back_ms"),
+        drain.unwrap_or(f64::NAN),
+        "ms",
+    );
+    check(
+        &format!(
+            "scale: drain of {n} group(s): every group serves on node2 and every lock is back"
+        ),
+        moved && back.is_some(),
+        format!("{} of {n} devices with a lock", {
+            let m = locks_by_dev();
+            devs.iter()
+                .filter(|d| m.get(d).copied().unwrap_or(0) >= 1)
+                .count()
+        }),
+    );
+    let d = on_still.finish();
+    let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
+    let max = d["max_ms"].as_f64().unwrap_or(f64::NAN);
+    metric(&format!("n{n}_still_group_max_ms"), max, "ms");
+    check(
+        &format!("scale: drain of {n}: the group that does not move saw no failed lock operation and no pause of 5 s or more"),
+        errors == 0 && max < 5000.0,
+        d.to_string(),
+    );
+
+    // Clean up: the client lets go, the groups stop on node2.
+    for c in w.holders.drain(..) {
+        super::scenarios::kill(c);
+    }
+    for g in groups {
+        let _ = w.client.run(&["umount", "-l", g.mnt]);
+    }
+    let stopped = each(groups, limit, |g| stop_on(&w.node2, g));
+    check(
+        &format!("scale: the {n} group(s) stop on node2"),
+        stopped,
+        "",
+    );
+    drain
+}
+
+/// What a server's nfsd threads cost: 8 servers started with 4 and 8
+/// threads each, the memory the node lost per server each time.
+fn threads(w: &World, groups: &[Group]) {
+    let limit = action_limit();
+    for t in ["4", "8"] {
+        let mem0 = vservers::mem_available_kb();
+        let started = each(groups, limit, |g| start_with(&w.node3, g, Some(t)));
+        let per = mem0.saturating_sub(vservers::mem_available_kb()) as f64 / groups.len() as f64;
+        metric(
+            &format!("threads{t}_mem_available_drop_kb_per_server"),
+            per,
+            "kB",
+        );
+        let (n, pss) = groups
+            .iter()
+            .map(|g| vservers::server_kb(&w.node3, g, "smaps_rollup", "Pss:"))
+            .fold((0, 0), |(p, r), (a, b)| (p + a, r + b));
+        metric(
+            &format!("threads{t}_daemons_pss_kb_per_server"),
+            pss as f64 / groups.len() as f64,
+            "kB",
+        );
+        let stopped = each(groups, limit, |g| stop_on(&w.node3, g));
+        check(
+            &format!(
+                "scale: {} servers with {t} nfsd threads each start and stop",
+                groups.len()
+            ),
+            started && stopped && n > 0,
+            "",
+        );
+    }
+}
+
+/// The export table on a node-wide server as it grows: `n` exports added
+/// one after another to node1's own server, by handoff's export and by
+/// ClusterLabs' exportfs (each add runs exportfs(8), which rewrites the
+/// node's whole table), the time of each add.
+fn export_curve(w: &World, n: usize) {
+    const EXPORTFS: &str = "/usr/lib/ocf/resource.d/heartbeat/exportfs";
+    let h = &w.node1;
+    let dirs: Vec<String> = (0..n).map(|k| format!("/srv/e{k:02}")).collect();
+    let root = format!("/proc/{}/root", h.pid);
+    for d in &dirs {
+        let _ = std::fs::create_dir_all(format!("{root}{d}"));
+        h.ok(&["mount", "-t", "tmpfs", "-o", "size=1m", "curve", d]);
+    }
+    let params = |k: usize| -> Vec<(&str, String)> {
+        vec![
+            ("clientspec", "192.0.2.0/24".into()),
+            ("directory", dirs[k].clone()),
+            ("fsid", format!("{}", 400 + k)),
+            ("options", "rw,sync,no_root_squash,no_subtree_check".into()),
+        ]
+    };
+    for (who, program) in [
+        ("handoff", "/handoff/bin/export"),
+        ("clusterlabs", EXPORTFS),
+    ] {
+        let act = |k: usize, action: &str| {
+            let p = params(k);
+            let p: Vec<(&str, &str)> = p.iter().map(|(a, b)| (*a, b.as_str())).collect();
+            super::scenarios::agent_at(h, program, action, &format!("curve_{who}_{k}"), &p)
+        };
+        let mut ok = true;
+        let mut total = 0.0;
+        for k in 0..n {
+            let d = act(k, "start");
+            ok &= d.code == 0;
+            total += d.ms();
+            if [1, 8, 16, 32].contains(&(k + 1)) {
+                metric(&format!("curve_{who}_add_{}_ms", k + 1), d.ms(), "ms");
+            }
+        }
+        metric(&format!("curve_{who}_{n}_adds_total_ms"), total, "ms");
+        let table = h.run(&["exportfs", "-v"]).stdout;
+        let listed = dirs.iter().filter(|d| table.contains(d.as_str())).count();
+        for k in (0..n).rev() {
+            ok &= act(k, "stop").code == 0;
+        }
+        check(
+            &format!("scale: {who} adds {n} exports to the node's own server, one after another, and removes them"),
+            ok && listed == n,
+            format!("{listed} of {n} in the table"),
+        );
+    }
+    for d in &dirs {
+        let _ = h.run(&["umount", d]);
+    }
+}
