@@ -124,6 +124,7 @@ impl Node {
             return;
         }
         let pid = nix::unistd::Pid::from_raw(self.init_pid as i32);
+        let t = std::time::Instant::now();
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let gone = wait_until(Duration::from_secs(150), Duration::from_millis(100), || {
             !Path::new(&format!("/proc/{}", self.init_pid)).exists()
@@ -134,6 +135,7 @@ impl Node {
             eprintln!("node {} did not stop in 150 s; killing it", self.name);
         }
         self.crash();
+        eprintln!("node {}: stopped after {:?}", self.name, t.elapsed());
     }
 }
 

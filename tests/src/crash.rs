@@ -20,7 +20,8 @@
 //! (A and B) or not (D: nothing tells them); every acknowledged record
 //! reads back; fsck of A, B and D is clean; C's clients never stop; node1
 //! boots again and rejoins without taking anything back (`rejoin`), and the
-//! groups move back for the next crash.
+//! groups move back for the next crash (after the last, nothing needs
+//! them back).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -837,9 +838,11 @@ impl Crash {
             == 0
     }
 
-    /// One crash of node1, and what follows; false when the cluster did
-    /// not take over (nothing after it would mean anything).
-    pub fn crash(&mut self, kind: &str) -> bool {
+    /// One crash of node1 (`kind`), and what follows: node1 rejoins, and
+    /// unless this is the `last` crash its groups move back. False when
+    /// the cluster did not take over (nothing after it would mean
+    /// anything).
+    pub fn crash(&mut self, kind: &str, last: bool) -> bool {
         let tag = kind.to_owned();
         let load = self.start_load(&tag);
         self.tags.push(tag.clone());
@@ -969,7 +972,7 @@ impl Crash {
         if kind == "split" {
             self.fleet.net.cable("n1c", true);
         }
-        self.rejoin(kind, &moved)
+        self.rejoin(kind, &moved, !last)
     }
 
     /// Watch from the crash on, all at once: node1's end, the fencing,
@@ -1019,13 +1022,15 @@ impl Crash {
                     w.back[k] = Some(t0.elapsed());
                 }
             }
-            // The ClusterLabs group's locks may never come back: it is
-            // given 90 s after its address answered.
+            // The ClusterLabs group's locks may never come back (nothing
+            // tells its NFSv3 clients to reclaim, and its node's nfsd is
+            // out of grace for the NFSv4 ones): it is given 45 s after its
+            // address answered, past any client's reconnect back-off.
             let settled = moved.iter().enumerate().all(|(k, e)| {
                 w.back[k].is_some()
                     || (e.clusterlabs
                         && w.answered[k]
-                            .is_some_and(|a| t0.elapsed() > a + Duration::from_secs(90)))
+                            .is_some_and(|a| t0.elapsed() > a + Duration::from_secs(45)))
             });
             let done = w.node1_end.is_some()
                 && w.fenced.is_some()
@@ -1205,9 +1210,9 @@ impl Crash {
         }
     }
 
-    /// node1 boots again and rejoins without taking anything back; then
-    /// its groups move back for the next crash.
-    fn rejoin(&mut self, kind: &str, moved: &[Export]) -> bool {
+    /// node1 boots again and rejoins without taking anything back; then,
+    /// with `move_back`, its groups move back for the next crash.
+    fn rejoin(&mut self, kind: &str, moved: &[Export], move_back: bool) -> bool {
         if let Some(mut vm) = self.nodes[0].take() {
             vm.power_off();
         }
@@ -1231,11 +1236,14 @@ impl Crash {
         let none_mounted = moved
             .iter()
             .all(|e| !mounts.lines().any(|l| l.split(' ').nth(1) == Some(e.dir)));
-        self.report.check(
+        let rejoined = self.report.check(
             &format!("rejoin after {kind}: node1 is back online, takes nothing back and mounts none of the moved disks"),
             online.is_some() && stayed && none_mounted,
             xml,
         );
+        if !move_back {
+            return rejoined;
+        }
         for e in moved {
             let grp = format!("export_{}", e.id);
             self.node(1).ok(&[

@@ -29,8 +29,12 @@ fn node_crashes_with_real_fencing() {
     if formed {
         c.mount_all();
         let only = std::env::var("HANDOFF_SCENARIOS").unwrap_or_default();
-        for kind in ["poweroff", "hang", "split"] {
-            if (only.is_empty() || only.split(',').any(|s| s == kind)) && !c.crash(kind) {
+        let kinds: Vec<&str> = ["poweroff", "hang", "split"]
+            .into_iter()
+            .filter(|k| only.is_empty() || only.split(',').any(|s| s == *k))
+            .collect();
+        for (i, kind) in kinds.iter().enumerate() {
+            if !c.crash(kind, i + 1 == kinds.len()) {
                 break;
             }
         }

@@ -29,6 +29,23 @@ const IPPROTO_UDP: u32 = 17;
 /// Where lockd was woken, or why it could not be.
 pub type Woken = Result<String, String>;
 
+/// Why one namespace's lockd did not answer.
+#[derive(Debug, thiserror::Error)]
+enum Miss {
+    /// It may still: the call ran out of time (lockd busy, or asleep).
+    #[error("{0}: no answer")]
+    Late(&'static str),
+    /// Nothing listens on the port: this namespace cannot answer.
+    #[error("{0}: refused")]
+    Refused(&'static str),
+    /// rpcbind knows no lockd there.
+    #[error("lockd does not listen there")]
+    NotListening,
+    /// The socket or the reply failed otherwise.
+    #[error("{0}")]
+    Other(String),
+}
+
 /// How long one namespace may take to answer before the next is tried: a
 /// namespace without rpcbind or lockd refuses at once (the sockets are
 /// connected, so the kernel's port-unreachable reaches the caller).
@@ -48,6 +65,7 @@ pub fn wake(node_net: &File, except: &str, budget: Duration) -> Woken {
     loop {
         rounds += 1;
         let mut tried: Vec<String> = Vec::new();
+        let mut late = false;
         for (name, netns) in candidates(except) {
             let now = Instant::now();
             if now >= until {
@@ -56,10 +74,12 @@ pub fn wake(node_net: &File, except: &str, budget: Duration) -> Woken {
             }
             match ping_in(node_net, netns.as_ref(), until.min(now + PER_NAMESPACE)) {
                 Ok(()) => return Ok(name),
-                Err(why) => tried.push(format!("{name}: {why}")),
+                Err(why) => {
+                    late |= matches!(why, Miss::Late(_));
+                    tried.push(format!("{name}: {why}"));
+                }
             }
         }
-        let late = tried.iter().any(|t| t.ends_with("no answer"));
         if !late || Instant::now() >= until {
             return Err(format!("{} (tried {rounds} time(s))", tried.join("; ")));
         }
@@ -89,8 +109,8 @@ fn candidates(except: &str) -> Vec<(String, Option<PathBuf>)> {
 }
 
 /// Ask rpcbind in that namespace for lockd's UDP port, then call NLM NULL.
-fn ping_in(node_net: &File, netns: Option<&PathBuf>, until: Instant) -> Result<(), String> {
-    let sock = socket_in(node_net, netns)?;
+fn ping_in(node_net: &File, netns: Option<&PathBuf>, until: Instant) -> Result<(), Miss> {
+    let sock = socket_in(node_net, netns).map_err(Miss::Other)?;
     let rpcbind = SocketAddr::from((Ipv4Addr::LOCALHOST, 111));
     let port = call(
         &sock,
@@ -98,19 +118,17 @@ fn ping_in(node_net: &File, netns: Option<&PathBuf>, until: Instant) -> Result<(
         [PMAP_PROG, 2, PMAP_GETPORT],
         &[NLM_PROG, NLM_VERS, IPPROTO_UDP, 0],
         until,
-    )
-    .map_err(|e| format!("rpcbind: {e}"))?
+        "rpcbind",
+    )?
     .first()
     .copied()
     .unwrap_or(0);
     let port = u16::try_from(port)
         .ok()
         .filter(|p| *p != 0)
-        .ok_or("lockd does not listen there")?;
+        .ok_or(Miss::NotListening)?;
     let lockd = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    call(&sock, lockd, [NLM_PROG, NLM_VERS, 0], &[], until)
-        .map(drop)
-        .map_err(|e| format!("lockd: {e}"))
+    call(&sock, lockd, [NLM_PROG, NLM_VERS, 0], &[], until, "lockd").map(drop)
 }
 
 /// A UDP socket on the loopback of `netns` (a socket stays in the network
@@ -128,14 +146,17 @@ fn socket_in(node_net: &File, netns: Option<&PathBuf>) -> Result<UdpSocket, Stri
 
 /// One ONC RPC call (AUTH_NONE) and its accepted reply's results, as
 /// big-endian words; resent every 100 ms until `until`. The socket is
-/// connected to `to`, so a closed port fails at once.
+/// connected to `to`, so a closed port fails at once. `who` names the
+/// callee in the miss.
 fn call(
     sock: &UdpSocket,
     to: SocketAddr,
     [prog, vers, proc]: [u32; 3],
     args: &[u32],
     until: Instant,
-) -> Result<Vec<u32>, String> {
+    who: &'static str,
+) -> Result<Vec<u32>, Miss> {
+    let other = |e: String| Miss::Other(format!("{who}: {e}"));
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -144,25 +165,25 @@ fn call(
     msg.extend_from_slice(args);
     let bytes: Vec<u8> = msg.iter().flat_map(|w| w.to_be_bytes()).collect();
     let mut buf = [0u8; 512];
-    sock.connect(to).map_err(|e| e.to_string())?;
+    sock.connect(to).map_err(|e| other(e.to_string()))?;
     loop {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err("no answer".into());
+            return Err(Miss::Late(who));
         }
         match sock.send(&bytes) {
             Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Err("refused".into()),
-            Err(e) => return Err(e.to_string()),
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Err(Miss::Refused(who)),
+            Err(e) => return Err(other(e.to_string())),
         }
         let wait = left.min(Duration::from_millis(100));
         sock.set_read_timeout(Some(wait))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| other(e.to_string()))?;
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Err("refused".into()),
-            Err(e) => return Err(e.to_string()),
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Err(Miss::Refused(who)),
+            Err(e) => return Err(other(e.to_string())),
         };
         let words: Vec<u32> = buf[..n]
             .chunks_exact(4)
@@ -171,7 +192,7 @@ fn call(
         if words.first() != Some(&xid) {
             continue;
         }
-        return accepted(&words);
+        return accepted(&words).map_err(other);
     }
 }
 
@@ -192,7 +213,7 @@ fn accepted(w: &[u32]) -> Result<Vec<u32>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::accepted;
+    use super::{accepted, Miss};
 
     #[test]
     fn a_closed_port_is_refused_at_once() {
@@ -206,8 +227,9 @@ mod tests {
             [100_000, 2, 3],
             &[],
             t + std::time::Duration::from_secs(5),
+            "rpcbind",
         );
-        assert_eq!(r, Err("refused".to_owned()));
+        assert!(matches!(r, Err(Miss::Refused("rpcbind"))), "{r:?}");
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 

@@ -158,11 +158,16 @@ pub fn rdev(dev: &str) -> (u32, u32) {
 /// Locks (byte-range locks and leases, blocked waiters too) on a device
 /// in /proc/locks (global).
 pub fn locks_on(dev: (u32, u32)) -> usize {
-    procfs::locks()
-        .unwrap_or_default()
-        .iter()
-        .filter(|l| (l.devmaj, l.devmin) == dev)
-        .count()
+    locks_by_dev().get(&dev).copied().unwrap_or(0)
+}
+
+/// Locks of every device, from one read of /proc/locks.
+pub fn locks_by_dev() -> std::collections::HashMap<(u32, u32), usize> {
+    let mut m = std::collections::HashMap::new();
+    for l in procfs::locks().unwrap_or_default() {
+        *m.entry((l.devmaj, l.devmin)).or_insert(0) += 1;
+    }
+    m
 }
 
 /// NFSv4 delegations on a device (DELEG entries of /proc/locks).

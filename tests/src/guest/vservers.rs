@@ -170,11 +170,6 @@ fn netns_path(h: &Host, g: &Group) -> String {
     format!("/proc/{}/root/run/netns/{}", h.pid, g.name)
 }
 
-/// Resident memory (kB) of the processes in a server's network namespace.
-fn server_rss_kb(h: &Host, g: &Group) -> (usize, u64) {
-    server_kb(h, g, "status", "VmRSS:")
-}
-
 /// The processes in a server's network namespace, and the sum of one
 /// `field` (kB) of their /proc/PID/`file`: VmRSS of status, Pss of
 /// smaps_rollup (shared pages split between their users).
@@ -324,7 +319,7 @@ fn start_servers(w: &World) {
         & start(&w.node3, &VB, "setup")
         & start(&w.node2, &VC, "setup");
     assert!(ok, "the virtual servers did not start");
-    let (procs, rss) = server_rss_kb(&w.node2, &VC);
+    let (procs, rss) = server_kb(&w.node2, &VC, "status", "VmRSS:");
     metric("server_processes", procs as f64, "processes");
     metric("server_daemons_rss_kb", rss as f64, "kB");
     metric(
