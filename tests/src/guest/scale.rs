@@ -345,10 +345,14 @@ fn round(
     }
     let holding = groups.iter().all(|g| w.hold(&format!("{}/lock", g.mnt)));
     let devs: Vec<(u32, u32)> = groups.iter().map(|g| rdev(g.dev)).collect();
-    let all_held = || {
+    // How many of the devices have a lock, from one read of /proc/locks.
+    let with_lock = || {
         let m = sys::locks_by_dev();
-        devs.iter().all(|d| m.get(d).copied().unwrap_or(0) >= 1)
+        devs.iter()
+            .filter(|d| m.get(d).copied().unwrap_or(0) >= 1)
+            .count()
     };
+    let all_held = || with_lock() == devs.len();
     check(
         &format!("scale: the client holds a lock on each of the {n} export(s)"),
         holding && wait_for(Duration::from_secs(30), all_held).is_some(),
@@ -382,12 +386,7 @@ fn round(
             "scale: drain of {n} group(s): every group serves on node2 and every lock is back"
         ),
         moved && back.is_some(),
-        format!("{} of {n} devices with a lock", {
-            let m = sys::locks_by_dev();
-            devs.iter()
-                .filter(|d| m.get(d).copied().unwrap_or(0) >= 1)
-                .count()
-        }),
+        format!("{} of {n} devices with a lock", with_lock()),
     );
     let d = on_still.finish();
     let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
