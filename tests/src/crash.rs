@@ -594,22 +594,6 @@ impl Crash {
     }
 }
 
-/// How long after `up` a journal's slowest write ended (negative: before;
-/// NaN when the summary lacks it).
-fn stall_after(summary: &serde_json::Value, up: SystemTime) -> f64 {
-    let began = summary["slowest_at"]
-        .as_str()
-        .and_then(|s| humantime::parse_rfc3339(s).ok());
-    let (Some(began), Some(max)) = (began, summary["max_ms"].as_f64()) else {
-        return f64::NAN;
-    };
-    let ended = began + Duration::from_secs_f64(max / 1000.0);
-    match ended.duration_since(up) {
-        Ok(d) => d.as_secs_f64() * 1000.0,
-        Err(e) => -e.duration().as_secs_f64() * 1000.0,
-    }
-}
-
 /// A file the client holds a lock on.
 struct Holder {
     /// Over NFSv4.2 (else NFSv3).
@@ -1089,7 +1073,7 @@ impl Crash {
             if let Some(up) = up {
                 self.report.metric(
                     &format!("{kind}_{rest}_stall_after_address_ms"),
-                    stall_after(v, t0_wall + up) - offset,
+                    crate::timeline::stall_after(v, t0_wall + up) - offset,
                     "ms",
                 );
             }
@@ -1299,18 +1283,5 @@ impl Crash {
     /// The time since the topology was made.
     pub fn elapsed(&self) -> Duration {
         self.began.elapsed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stall_is_counted_from_the_address_to_the_end_of_the_slowest_write() {
-        let v = serde_json::json!({"max_ms": 3000.0, "slowest_at": "2026-12-02T00:00:10.000Z"});
-        let up = humantime::parse_rfc3339("2026-12-02T00:00:12.500Z").unwrap();
-        assert!((stall_after(&v, up) - 500.0).abs() < 1.0);
-        assert!(stall_after(&serde_json::json!({}), up).is_nan());
     }
 }

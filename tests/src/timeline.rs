@@ -1,7 +1,7 @@
 //! A timeline of what the agents did, read back from their own log lines
 //! in each node's Pacemaker log (the agents append to HA_LOGFILE).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::cluster::Cluster;
 
@@ -54,6 +54,31 @@ pub fn events(cluster: &Cluster, since: SystemTime) -> Vec<Event> {
     all
 }
 
+/// How long after `up` a journal's slowest write ended (negative: before;
+/// NaN when the summary lacks it).
+pub fn stall_after(summary: &serde_json::Value, up: SystemTime) -> f64 {
+    let began = summary["slowest_at"]
+        .as_str()
+        .and_then(|s| humantime::parse_rfc3339(s).ok());
+    let (Some(began), Some(max)) = (began, summary["max_ms"].as_f64()) else {
+        return f64::NAN;
+    };
+    let ended = began + Duration::from_secs_f64(max / 1000.0);
+    match ended.duration_since(up) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+/// When the first event of `node` by `who` (an `agent(instance)` suffix,
+/// e.g. "(a_vip)") that begins with `what` was written.
+pub fn first(events: &[Event], node: &str, who: &str, what: &str) -> Option<SystemTime> {
+    events
+        .iter()
+        .find(|e| e.node == node && e.who.ends_with(who) && e.what.starts_with(what))
+        .map(|e| e.at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +98,13 @@ mod tests {
             "Nov 25 03:54:45.421 n1 pacemaker-based [21] (x) warning: y"
         )
         .is_none());
+    }
+
+    #[test]
+    fn a_stall_is_counted_from_the_address_to_the_end_of_the_slowest_write() {
+        let v = serde_json::json!({"max_ms": 3000.0, "slowest_at": "2026-12-02T00:00:10.000Z"});
+        let up = humantime::parse_rfc3339("2026-12-02T00:00:12.500Z").unwrap();
+        assert!((stall_after(&v, up) - 500.0).abs() < 1.0);
+        assert!(stall_after(&serde_json::json!({}), up).is_nan());
     }
 }

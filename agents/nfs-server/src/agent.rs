@@ -197,6 +197,29 @@ fn wake_lockd(ctx: &Ctx, server: &Server, node: &vserver::Node) {
     }
 }
 
+/// Inside the server: record its clients' TCP connections on the export,
+/// for the helper of the next start to tickle. At stop (`merge`) the
+/// address is gone and nfsd closing: what the table still shows is added
+/// to the last monitor's record, not put in its place.
+fn record_clients(ctx: &Ctx, p: &ServerParams, merge: bool) {
+    let state = Path::new("/var/lib/nfs");
+    let mut conns = nsm::tickle::connections(p.ip, &nsm::tickle::tcp_table());
+    if merge {
+        conns = nsm::tickle::union(&nsm::tickle::recorded(state), &conns);
+    }
+    match nsm::tickle::record(state, &conns) {
+        Ok(true) => ctx.log.info(format!(
+            "recorded {} client connection(s) to {} on the export, to tickle after a move",
+            conns.len(),
+            p.ip
+        )),
+        Ok(false) => {}
+        Err(e) => ctx.log.warn(format!(
+            "cannot record the clients' connections on the export ({e}): after a move they reconnect on their own back-off"
+        )),
+    }
+}
+
 /// Put back the client records a shutdown saved aside, if it was cut
 /// short before it could.
 fn restore_records(state: &Path) -> std::io::Result<()> {
@@ -342,6 +365,7 @@ fn spawn_helper(ctx: &Ctx, p: &ServerParams, opened: &Opened) {
         threads: p.threads.0,
         versions: p.versions.clone(),
         lease_secs: p.lease_time.0,
+        tickle: p.tickle,
     };
     match ocf::helper::spawn(grace::FLAG, job.to_args(), &helper) {
         Ok(pid) => ctx.log.info(format!(
@@ -535,6 +559,9 @@ impl Agent for NfsServer {
             if let Some(dev) = dev.filter(|_| !nsm::is_local(p.ip) && visible) {
                 frozen = locks::held_on(&[dev]).first().map(|h| h.client_locks());
             }
+            if p.tickle {
+                record_clients(ctx, p, true);
+            }
             let stopped = shut_down(ctx, &m, p.directory.as_path());
             nfsd::flush_caches();
             back(&server, &node)?;
@@ -587,7 +614,13 @@ impl Agent for NfsServer {
         }
         let m = members(&server);
         server.enter(false, &ctx.log).map_err(ServerError::from)?;
-        Ok(health(ctx, p, &server, &m)?)
+        let facts = health(ctx, p, &server, &m)?;
+        // With the address down there are no connections to record, and
+        // the record the helper tickles from must stay.
+        if p.tickle && nsm::is_local(p.ip) {
+            record_clients(ctx, p, false);
+        }
+        Ok(facts)
     }
 
     fn reload(&self, ctx: &Ctx, p: &ServerParams) -> ocf::Result<()> {

@@ -74,6 +74,8 @@ pub struct Job {
     pub versions: Versions,
     /// NFSv4 lease.
     pub lease_secs: u64,
+    /// Whether to tickle the recorded client connections.
+    pub tickle: bool,
 }
 
 impl Job {
@@ -89,12 +91,14 @@ impl Job {
             self.threads.to_string(),
             self.versions.to_string(),
             self.lease_secs.to_string(),
+            self.tickle.to_string(),
         ]
     }
 
     /// From arguments.
     pub fn from_args(args: &[String]) -> Option<Job> {
-        let [instance, server, ip, name, grace, expect, threads, versions, lease] = args else {
+        let [instance, server, ip, name, grace, expect, threads, versions, lease, tickle] = args
+        else {
             return None;
         };
         Some(Job {
@@ -107,6 +111,7 @@ impl Job {
             threads: threads.parse().ok()?,
             versions: Versions::parse_value(versions).ok()?,
             lease_secs: lease.parse().ok()?,
+            tickle: tickle.parse().ok()?,
         })
     }
 }
@@ -165,13 +170,41 @@ fn reopen(job: &Job, setting: Option<&LockdGrace>) -> Result<(), String> {
     started.map(drop)
 }
 
+/// The server's /var/lib/nfs, inside it.
+const STATE: &str = "/var/lib/nfs";
+
+/// Once `job.ip` is up: tickle the client connections the last monitor or
+/// stop recorded, so that the clients reconnect now (before SM_NOTIFY,
+/// whose reclaims need the connections anyway).
+fn tickle(log: &Logger, job: &Job, conns: Vec<nsm::tickle::Conn>) {
+    let conns: Vec<_> = conns
+        .into_iter()
+        .filter(|c| c.server.ip() == job.ip)
+        .collect();
+    if !job.tickle || conns.is_empty() {
+        return;
+    }
+    let n = conns.len();
+    match nsm::tickle::send_rounds(conns) {
+        Ok(sent) => log.info(format!(
+            "tickled {sent} of {n} recorded client connection(s) to {}; {} more round(s) follow {} ms apart",
+            job.ip,
+            nsm::tickle::ROUNDS - 1,
+            nsm::tickle::SPACING.as_millis()
+        )),
+        Err(why) => log.warn(format!(
+            "cannot tickle the clients' connections ({why}): they reconnect on their own back-off"
+        )),
+    }
+}
+
 /// `nfs-server --grace-helper ARGS` (see [`Job`]), started in the node's
 /// namespaces right after nfsd started; the exit code.
 pub fn main(args: &[String]) -> i32 {
     let nfsd_started = Instant::now();
     let Some(job) = Job::from_args(args) else {
         eprintln!(
-            "usage: nfs-server {FLAG} INSTANCE SERVER IP NAME GRACE EXPECT THREADS VERSIONS LEASE"
+            "usage: nfs-server {FLAG} INSTANCE SERVER IP NAME GRACE EXPECT THREADS VERSIONS LEASE TICKLE"
         );
         return 2;
     };
@@ -187,6 +220,13 @@ pub fn main(args: &[String]) -> i32 {
         log.err(format!("grace helper: {e}"));
         return 1;
     }
+    // Read before anything else: once the address is up, monitor records
+    // this node's own connections (none yet) over the last node's.
+    let conns = if job.tickle {
+        nsm::tickle::recorded(Path::new(STATE))
+    } else {
+        Vec::new()
+    };
     let grace = Duration::from_secs(job.grace_secs);
     let kernel = Duration::from_secs(LOCKD_GRACE_MAX.min(kernel_grace(job.grace_secs)));
     let give_up = nfsd_started + ADDRESS_WAIT;
@@ -220,7 +260,8 @@ pub fn main(args: &[String]) -> i32 {
         opened = Instant::now();
     }
     let waited = nfsd_started.elapsed();
-    let state = Path::new("/var/lib/nfs");
+    let state = Path::new(STATE);
+    tickle(&log, &job, conns);
     let clients = nsm::records(state);
     let mut code = 0;
     match nsm::notify(&job.notify_name, state) {
@@ -278,6 +319,7 @@ mod tests {
             threads: 8,
             versions: Versions::parse_value("3,4.2").unwrap(),
             lease_secs: 90,
+            tickle: true,
         };
         assert_eq!(Job::from_args(&job.to_args()), Some(job));
         assert_eq!(Job::from_args(&["x".into()]), None);

@@ -189,6 +189,15 @@ pub struct ServerParams {
     /// NFSv4 lease time of this server, in seconds.
     #[param(short = "Lease time (seconds)", default = "90")]
     pub lease_time: Bounded<10, 3600>,
+
+    /// Tickle the export's clients after a start: monitor and stop record
+    /// the clients' TCP connections to ip on the export, and once ip is up
+    /// on the taking node each recorded connection gets three tickle ACKs
+    /// (sequence 0, 0.6 s apart). The client's answer draws a reset from
+    /// this node's kernel and it reconnects at once, instead of after its
+    /// TCP back-off (seconds, a minute when idle).
+    #[param(short = "Tickle clients after a move", default = "true", reloadable)]
+    pub tickle: bool,
 }
 
 impl ServerParams {

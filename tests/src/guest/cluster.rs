@@ -66,13 +66,15 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
         "resource-stickiness=100",
     ])];
     for (g, prefers) in &GROUPS {
+        let mut server = server_params(g.name, g.dir, g.vip, "eth0", "20");
+        // C is the run's "before": its clients reconnect on their own
+        // back-off, where A's are tickled (both move in the standby).
+        if g.id == C.id {
+            server.push("tickle=false".into());
+        }
         let members = [
             ("fs", "fs", fs_params(g.dev, g.dir)),
-            (
-                "server",
-                "nfs-server",
-                server_params(g.name, g.dir, g.vip, "eth0", "20"),
-            ),
+            ("server", "nfs-server", server),
             (
                 "export",
                 "export",
@@ -276,6 +278,16 @@ fn check_order(
         })
         .collect();
     let ok = at.iter().all(Option::is_some) && at.windows(2).all(|w| w[0] < w[1]);
+    let vip = format!("({}_vip)", g.id);
+    let down = timeline::first(&events, from, &vip, "stop succeeded");
+    let up = timeline::first(&events, to, &vip, "start succeeded");
+    if let (Some(down), Some(up)) = (down, up) {
+        metric(
+            &format!("{what}_{}_address_down_ms", g.id),
+            up.duration_since(down).unwrap_or_default().as_secs_f64() * 1000.0,
+            "ms",
+        );
+    }
     if let (Some(Some(first)), Some(Some(last))) = (at.first(), at.last()) {
         // What the cluster's ordering took, without pcs' own start-up.
         let took = events[*last]
@@ -529,6 +541,48 @@ impl Clients {
     }
 }
 
+/// What a moved export's client felt (`journal`, a Loop::journal's
+/// summary): its longest wait for a write, and how long after `g`'s
+/// address came up on `to` that wait ended, as metrics `{name}_stall_ms`
+/// and `{name}_after_address_ms`; checks that no write failed.
+fn stall_report(
+    c: &Cluster,
+    (g, to, since): (&Group, &str, SystemTime),
+    name: &str,
+    journal: &serde_json::Value,
+) {
+    metric(
+        &format!("{name}_stall_ms"),
+        journal["max_ms"].as_f64().unwrap_or(f64::NAN),
+        "ms",
+    );
+    let events = timeline::events(c, since);
+    let up = timeline::first(&events, to, &format!("({}_vip)", g.id), "start succeeded");
+    metric(
+        &format!("{name}_after_address_ms"),
+        up.map_or(f64::NAN, |up| timeline::stall_after(journal, up)),
+        "ms",
+    );
+    check(
+        &format!(
+            "cluster: {}'s journal ({name}) lost no write across the move",
+            g.id.to_uppercase()
+        ),
+        journal["errors"].as_u64() == Some(0),
+        journal.to_string(),
+    );
+}
+
+/// Whether `node`'s nfs-server of `g` tickled its clients since `since`.
+fn tickled(c: &Cluster, g: &Group, node: &str, since: SystemTime) -> bool {
+    timeline::events(c, since).iter().any(|e| {
+        e.node == node
+            && e.who == format!("nfs-server({}_server)", g.id)
+            && e.what.starts_with("tickled ")
+            && !e.what.starts_with("tickled 0 ")
+    })
+}
+
 /// 1. pcs resource move export_a n2.
 fn move_a(c: &Cluster, clients: &Clients) {
     let (client, v4) = (&clients.client, &clients.v4);
@@ -589,17 +643,13 @@ fn move_a(c: &Cluster, clients: &Clients) {
         ("move_a_client_v3", on_a.finish()),
         ("move_a_client_v42", on_a4.finish()),
     ] {
-        metric(
-            &format!("{name}_stall_ms"),
-            j["max_ms"].as_f64().unwrap_or(f64::NAN),
-            "ms",
-        );
-        check(
-            &format!("cluster: A's journal ({name}) lost no write across the move"),
-            j["errors"].as_u64() == Some(0),
-            j.to_string(),
-        );
+        stall_report(c, (a, "n2", since), name, &j);
     }
+    check(
+        "cluster: n2's nfs-server tickled the TCP connections of A's clients that n1 recorded",
+        tickled(c, a, "n2", since),
+        "",
+    );
     let (b_errors, b_max) = summary("move_b", &on_b.finish());
     let (c_errors, c_max) = summary("move_c", &on_c.finish());
     let (b4_errors, b4_max) = summary("move_b4", &on_b4.finish());
@@ -656,6 +706,31 @@ fn standby_n2(c: &Cluster, clients: &Clients) {
     let (a, b, cc, n) = (&A, &B, &C, &NODEWIDE);
     let (a_dev, b_dev, c_dev, n_dev) = (rdev(a.dev), rdev(b.dev), rdev(cc.dev), rdev(n.dev));
     let on_b = Loop::on(client, b.mnt, "sb");
+    // A's clients are tickled, C's (tickle=false) wait for their back-off:
+    // both move from n2 to n1 in the same transition.
+    let v4 = &clients.v4;
+    let journals = [
+        (
+            a,
+            "standby_a_client_v3",
+            Loop::journal(client, a.mnt, "sja"),
+        ),
+        (
+            a,
+            "standby_a_client_v42",
+            Loop::journal(client, &v4[0], "sja4"),
+        ),
+        (
+            cc,
+            "standby_c_client_v3",
+            Loop::journal(client, cc.mnt, "sjc"),
+        ),
+        (
+            cc,
+            "standby_c_client_v42",
+            Loop::journal(client, &v4[2], "sjc4"),
+        ),
+    ];
     let sampler = sys::Sampler::start();
     std::thread::sleep(Duration::from_millis(500));
     let since = SystemTime::now();
@@ -687,6 +762,14 @@ fn standby_n2(c: &Cluster, clients: &Clients) {
     );
     let (b_errors, b_max) = summary("standby_b", &on_b.finish());
     pause_report(sampler, b_max);
+    for (g, name, j) in journals {
+        stall_report(c, (g, "n1", since), name, &j.finish());
+    }
+    check(
+        "cluster: n1's nfs-server tickled A's clients after the standby, and not C's (tickle=false)",
+        tickled(c, a, "n1", since) && !tickled(c, cc, "n1", since),
+        "",
+    );
     check(
         "cluster: B never moves and its client sees no failure and no pause of 5 s or more",
         b_errors == 0
