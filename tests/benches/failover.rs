@@ -12,10 +12,11 @@
 //! table, without locks (the VM suites measure those).
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use handoff_tests::util::have;
-use handoff_tests::{wait_until, Cluster, LoopDev, Scratch};
+use handoff_tests::plot::Plot;
+use handoff_tests::util::{have, workspace_root};
+use handoff_tests::{timeline, wait_until, Cluster, LoopDev, Scratch};
 
 /// A group's members in start order: resource suffix, agent, parameters.
 type Members = Vec<(&'static str, String, Vec<String>)>;
@@ -216,6 +217,28 @@ fn agents_ms(c: &Cluster, g: &Group, from: &str, to: &str) -> f64 {
     total
 }
 
+/// `ping -D` replies as [Unix ms, round trip ms].
+fn pings(text: &str) -> serde_json::Value {
+    text.lines()
+        .filter_map(|l| {
+            let stamp = l
+                .strip_prefix('[')?
+                .split(']')
+                .next()?
+                .parse::<f64>()
+                .ok()?;
+            let rtt = l
+                .split("time=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()?;
+            Some(serde_json::json!([(stamp * 1000.0) as u64, rtt]))
+        })
+        .collect()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -276,6 +299,13 @@ fn main() {
     let mut results: Vec<(Vec<f64>, u32, u32)> = vec![(Vec::new(), 0, 0); 3];
     let mut agents: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut at = "n1";
+    // The first round as a picture: the other export's pings, the moves,
+    // and handoff's agents' spans (the ClusterLabs agents log no spans).
+    let plot_t0 = SystemTime::now();
+    let mut plot = Plot::new(
+        "failover-timeline",
+        "one move of each group (crm_resource --move); the pings of the export that stays",
+    );
     for round in 0..moves * 2 {
         let to = if at == "n1" { "n2" } else { "n1" };
         let to_mac = &macs.iter().find(|(n, _)| *n == to).expect("mac").1;
@@ -283,12 +313,12 @@ fn main() {
         for (i, g) in GROUPS[..3].iter().enumerate() {
             let pinger = c
                 .client("ping")
-                .args(["-n", "-q", "-i", "0.05", GROUPS[3].vip])
+                .args(["-D", "-n", "-i", "0.05", GROUPS[3].vip])
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("ping");
             std::thread::sleep(Duration::from_millis(300));
-            let t = Instant::now();
+            let (t, issued) = (Instant::now(), SystemTime::now());
             c.any().ok(
                 "crm_resource",
                 &[
@@ -323,6 +353,19 @@ fn main() {
                     .unwrap_or(0)
             };
             let (sent, got) = (num("transmitted"), num("received"));
+            if round == 0 {
+                plot.series(
+                    plot_t0,
+                    &format!("other export's pings during {}'s move", g.name),
+                    &pings(&text),
+                );
+                plot.window(
+                    plot_t0,
+                    &format!("{}: move command to the address answering", g.name),
+                    issued,
+                    issued + Duration::from_secs_f64(took / 1000.0),
+                );
+            }
             agents[i].push(agents_ms(&c, g, at, to));
             results[i].0.push(took);
             results[i].1 += sent;
@@ -333,6 +376,17 @@ fn main() {
             );
         }
         at = to;
+        if round == 0 {
+            let events = timeline::events(&c, plot_t0);
+            for g in &GROUPS[..3] {
+                plot.spans(plot_t0, &events, &format!("{}_", g.name));
+            }
+            let dir = workspace_root().join("target/bench");
+            match plot.write(&dir) {
+                Ok(path) => eprintln!("timeline plot of round 0: {}", path.display()),
+                Err(e) => eprintln!("timeline plot not written: {e}"),
+            }
+        }
     }
     println!(
         "\n# failover of one export group, live two-node cluster, {} moves each, interleaved",

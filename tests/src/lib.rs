@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod guest;
 pub mod lan;
 pub mod loopdev;
+pub mod plot;
 pub mod sandbox;
 pub mod timeline;
 pub mod util;

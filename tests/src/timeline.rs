@@ -39,19 +39,32 @@ pub fn parse(node: &str, line: &str) -> Option<Event> {
 
 /// Every agent event in every node's log since `since`, in time order.
 pub fn events(cluster: &Cluster, since: SystemTime) -> Vec<Event> {
-    let mut all: Vec<Event> = cluster
+    let logs: Vec<(&str, String)> = cluster
         .nodes
         .iter()
-        .flat_map(|n| {
-            n.pacemaker_log()
-                .lines()
-                .filter_map(|l| parse(&n.name, l))
-                .collect::<Vec<_>>()
-        })
+        .map(|n| (n.name.as_str(), n.pacemaker_log()))
+        .collect();
+    events_in(&logs, since)
+}
+
+/// Every agent event in these (node, log text) since `since`, in time order.
+pub fn events_in(logs: &[(&str, String)], since: SystemTime) -> Vec<Event> {
+    let mut all: Vec<Event> = logs
+        .iter()
+        .flat_map(|(node, log)| log.lines().filter_map(|l| parse(node, l)))
         .filter(|e| e.at >= since)
         .collect();
     all.sort_by_key(|e| e.at);
     all
+}
+
+/// Take a client loop's latencies over time out of its summary (Null when
+/// it has none).
+pub fn take_series(summary: &mut serde_json::Value) -> serde_json::Value {
+    summary
+        .as_object_mut()
+        .and_then(|o| o.remove("series"))
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// How long after `up` a journal's slowest write ended (negative: before;

@@ -759,6 +759,14 @@ pub fn report(name: &str, run: &Run) {
         dir.join(format!("{name}-metrics.json")),
         serde_json::to_string_pretty(&metrics).unwrap_or_default(),
     );
+    for plot in crate::plot::Plot::in_log(&run.log) {
+        let mut plot = plot;
+        plot.name = format!("{name}-{}", plot.name);
+        match plot.write(&dir) {
+            Ok(path) => eprintln!("timeline plot: {}", path.display()),
+            Err(e) => eprintln!("timeline plot {}: {e}", plot.name),
+        }
+    }
     eprintln!(
         "\n{name} ({}): {} checks, {} failed",
         run.accel,

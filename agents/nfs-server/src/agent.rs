@@ -198,9 +198,11 @@ fn wake_lockd(ctx: &Ctx, server: &Server, node: &vserver::Node) {
 }
 
 /// Inside the server: record its clients' TCP connections on the export,
-/// for the helper of the next start to tickle. At stop (`merge`) the
-/// address is gone and nfsd closing: what the table still shows is added
-/// to the last monitor's record, not put in its place.
+/// for the helper of the next start to tickle. At stop (`merge`) what the
+/// table still shows is added to the last monitor's record, not put in its
+/// place: in a group nothing is left by then (nfsd closes its connections
+/// to an address as the address goes, measured), but a server stopped
+/// with its address still up records them here.
 fn record_clients(ctx: &Ctx, p: &ServerParams, merge: bool) {
     let state = Path::new("/var/lib/nfs");
     let mut conns = nsm::tickle::connections(p.ip, &nsm::tickle::tcp_table());

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
+use handoff_tests::plot::Plot;
 use handoff_tests::{timeline, vm, Cluster, LoopDev, Scratch};
 
 struct Demo {
@@ -273,6 +274,15 @@ fn vm_part(scratch: &Scratch) {
         !l.contains("HANDOFF-") && l.contains(")[") && (l.contains("INFO") || l.contains("ERROR"))
     }) {
         println!("    {line}");
+    }
+    // The move as a picture: VA's client, VB's and VC's, and the agents.
+    let dir = handoff_tests::util::workspace_root().join("target/demo");
+    for mut plot in Plot::in_log(&run.log) {
+        plot.name = format!("demo-{}", plot.name);
+        match plot.write(&dir) {
+            Ok(path) => println!("\n  timeline plot: {}", path.display()),
+            Err(e) => println!("\n  timeline plot {} not written: {e}", plot.name),
+        }
     }
     let failed = run.checks.iter().filter(|c| !c.ok).count();
     println!(

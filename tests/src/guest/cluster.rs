@@ -17,11 +17,12 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::report::{check, metric, note};
+use super::report::{check, metric, note, plot};
 use super::scenarios::{data_on, Group, Loop, A, B};
 use super::sys::{self, delegations_on, locks_on, posix_locks_on, rdev, wait_for, Done};
 use super::topo::Host;
 use crate::cluster::Cluster;
+use crate::plot::Plot;
 use crate::timeline;
 
 /// The virtual-server groups (A and B as in the agent-level scenarios) and
@@ -573,6 +574,36 @@ fn stall_report(
     );
 }
 
+/// A timeline plot of one step (the host draws it in target/vm-logs/):
+/// the clients' latencies, the moved groups' start and stop spans and
+/// their addresses' down windows.
+fn plot_step(
+    c: &Cluster,
+    (name, title): (&str, &str),
+    since: SystemTime,
+    series: &[(&str, &serde_json::Value)],
+    moved: &[(&Group, &str, &str)],
+) {
+    let t0 = since - Duration::from_secs(1);
+    let events = timeline::events(c, t0);
+    let mut p = Plot::new(name, title);
+    for (label, points) in series {
+        p.series(t0, label, points);
+    }
+    for (g, from, to) in moved {
+        p.spans(t0, &events, &format!("{}_", g.id));
+        let vip = format!("({}_vip)", g.id);
+        if let (Some(down), Some(up)) = (
+            timeline::first(&events, from, &vip, "stop succeeded"),
+            timeline::first(&events, to, &vip, "start succeeded"),
+        ) {
+            let label = format!("{}'s address down", g.id.to_uppercase());
+            p.window(t0, &label, down, up);
+        }
+    }
+    plot(&p);
+}
+
 /// Whether `node`'s nfs-server of `g` tickled its clients since `since`.
 fn tickled(c: &Cluster, g: &Group, node: &str, since: SystemTime) -> bool {
     timeline::events(c, since).iter().any(|e| {
@@ -639,21 +670,36 @@ fn move_a(c: &Cluster, clients: &Clients) {
         back4.code == 0,
         back4.stdout.trim(),
     );
-    for (name, j) in [
-        ("move_a_client_v3", on_a.finish()),
-        ("move_a_client_v42", on_a4.finish()),
-    ] {
-        stall_report(c, (a, "n2", since), name, &j);
+    let (ja, ja_s) = on_a.finish_with_series();
+    let (ja4, ja4_s) = on_a4.finish_with_series();
+    for (name, j) in [("move_a_client_v3", &ja), ("move_a_client_v42", &ja4)] {
+        stall_report(c, (a, "n2", since), name, j);
     }
     check(
         "cluster: n2's nfs-server tickled the TCP connections of A's clients that n1 recorded",
         tickled(c, a, "n2", since),
         "",
     );
-    let (b_errors, b_max) = summary("move_b", &on_b.finish());
-    let (c_errors, c_max) = summary("move_c", &on_c.finish());
-    let (b4_errors, b4_max) = summary("move_b4", &on_b4.finish());
-    let (c4_errors, c4_max) = summary("move_c4", &on_c4.finish());
+    let ((jb, jb_s), (jc, jc_s)) = (on_b.finish_with_series(), on_c.finish_with_series());
+    let ((jb4, jb4_s), (jc4, jc4_s)) = (on_b4.finish_with_series(), on_c4.finish_with_series());
+    plot_step(
+        c,
+        ("move-a", "pcs resource move export_a n2: A's clients (fsync'd writes) and B's and C's (lock/unlock)"),
+        since,
+        &[
+            ("A NFSv3 (moves)", &ja_s),
+            ("A NFSv4.2 (moves)", &ja4_s),
+            ("B NFSv3", &jb_s),
+            ("B NFSv4.2", &jb4_s),
+            ("C NFSv3", &jc_s),
+            ("C NFSv4.2", &jc4_s),
+        ],
+        &[(a, "n1", "n2")],
+    );
+    let (b_errors, b_max) = summary("move_b", &jb);
+    let (c_errors, c_max) = summary("move_c", &jc);
+    let (b4_errors, b4_max) = summary("move_b4", &jb4);
+    let (c4_errors, c4_max) = summary("move_c4", &jc4);
     let (b_errors, b_max) = (b_errors + b4_errors, b_max.max(b4_max));
     let (c_errors, c_max) = (c_errors + c4_errors, c_max.max(c4_max));
     pause_report(sampler, b_max.max(c_max));
@@ -760,11 +806,38 @@ fn standby_n2(c: &Cluster, clients: &Clients) {
             locks_on(n_dev)
         ),
     );
-    let (b_errors, b_max) = summary("standby_b", &on_b.finish());
+    let (jb, jb_s) = on_b.finish_with_series();
+    let (b_errors, b_max) = summary("standby_b", &jb);
     pause_report(sampler, b_max);
+    let mut series = vec![("B NFSv3 (stays)".to_owned(), jb_s)];
     for (g, name, j) in journals {
-        stall_report(c, (g, "n1", since), name, &j.finish());
+        let (j, j_s) = j.finish_with_series();
+        stall_report(c, (g, "n1", since), name, &j);
+        let version = if name.ends_with("v3") {
+            "NFSv3"
+        } else {
+            "NFSv4.2"
+        };
+        let how = if g.id == "a" {
+            "tickled"
+        } else {
+            "tickle=false"
+        };
+        series.push((format!("{} {version} ({how})", g.id.to_uppercase()), j_s));
     }
+    plot_step(
+        c,
+        (
+            "standby-n2",
+            "pcs node standby n2: A (tickled) and C (tickle=false) move to n1 together; B stays",
+        ),
+        since,
+        &series
+            .iter()
+            .map(|(l, v)| (l.as_str(), v))
+            .collect::<Vec<_>>(),
+        &[(a, "n2", "n1"), (cc, "n2", "n1")],
+    );
     check(
         "cluster: n1's nfs-server tickled A's clients after the standby, and not C's (tickle=false)",
         tickled(c, a, "n1", since) && !tickled(c, cc, "n1", since),

@@ -4,7 +4,8 @@
 //! - `--lock many PATH N`: take N separate one-byte locks, print HELD N;
 //! - `--lock try PATH`: take and release a lock, print the milliseconds;
 //! - `--lock loop PATH STOPFILE`: take and release locks until STOPFILE
-//!   exists, then print a JSON summary (count, errors, latencies);
+//!   exists, then print a JSON summary (count, errors, latencies, and the
+//!   latencies over time, thinned, for a plot);
 //! - `--lock write PATH BYTES SEED` / `--lock verify PATH BYTES SEED`:
 //!   write (and fsync) and check deterministic content;
 //! - `--lock open PATH`: open read-only, read it, print OPEN, keep it open
@@ -139,6 +140,7 @@ pub fn main(args: &[String]) -> i32 {
             let mut errors = 0u64;
             // When the slowest operation started, to line it up with logs.
             let mut slowest = (0.0f64, String::new());
+            let mut series = Series::default();
             while !std::path::Path::new(stop).exists() {
                 let (t, at) = (Instant::now(), std::time::SystemTime::now());
                 if lock(&f, 0, 1).and_then(|()| unlock(&f, 0, 1)).is_err() {
@@ -148,6 +150,7 @@ pub fn main(args: &[String]) -> i32 {
                 if ms > slowest.0 {
                     slowest = (ms, humantime::format_rfc3339_millis(at).to_string());
                 }
+                series.add(at, ms);
                 lat.push(ms);
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -160,7 +163,7 @@ pub fn main(args: &[String]) -> i32 {
             let v = serde_json::json!({
                 "count": lat.len(), "errors": errors,
                 "median_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": lat.last().copied().unwrap_or(0.0),
-                "slowest_at": slowest.1,
+                "slowest_at": slowest.1, "series": series.points,
             });
             println!("{v}");
             0
@@ -246,6 +249,32 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
+/// Operations' latencies over time, thinned for a plot: the slowest
+/// operation that began in each 250 ms, as [start in Unix ms, ms].
+#[derive(Default)]
+struct Series {
+    points: Vec<(u64, f64)>,
+}
+
+impl Series {
+    const BUCKET_MS: u64 = 250;
+
+    fn add(&mut self, at: std::time::SystemTime, ms: f64) {
+        let unix = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let ms = (ms * 10.0).round() / 10.0;
+        match self.points.last_mut() {
+            Some(last) if last.0 / Self::BUCKET_MS == unix / Self::BUCKET_MS => {
+                if ms > last.1 {
+                    *last = (unix, ms);
+                }
+            }
+            _ => self.points.push((unix, ms)),
+        }
+    }
+}
+
 /// The journal's record size.
 const RECORD: usize = 4096;
 
@@ -261,6 +290,7 @@ fn journal(path: &str, stop: &str) -> i32 {
     let f = open(path);
     let (mut n, mut errors, mut acked) = (0u64, 0u64, None::<u64>);
     let mut slowest = (0.0f64, String::new());
+    let mut series = Series::default();
     while !std::path::Path::new(stop).exists() {
         let (t, at) = (Instant::now(), std::time::SystemTime::now());
         match f
@@ -277,11 +307,12 @@ fn journal(path: &str, stop: &str) -> i32 {
         if ms > slowest.0 {
             slowest = (ms, humantime::format_rfc3339_millis(at).to_string());
         }
+        series.add(at, ms);
         std::thread::sleep(Duration::from_millis(100));
     }
     let v = serde_json::json!({
         "records": n, "errors": errors, "last_acked": acked,
-        "max_ms": slowest.0, "slowest_at": slowest.1,
+        "max_ms": slowest.0, "slowest_at": slowest.1, "series": series.points,
     });
     println!("{v}");
     0

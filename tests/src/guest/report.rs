@@ -17,3 +17,8 @@ pub fn metric(name: &str, value: f64, unit: &str) {
 pub fn note(text: impl AsRef<str>) {
     println!("-- {}", text.as_ref());
 }
+
+/// Print a timeline plot's data; the host draws it (target/vm-logs/).
+pub fn plot(p: &crate::plot::Plot) {
+    println!("{}", p.line());
+}

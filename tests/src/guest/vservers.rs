@@ -13,9 +13,9 @@
 //! The servers' names (nfs-va...) are in no /etc/hosts of the guest: each
 //! server resolves its own name for sm-notify.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use super::report::{check, metric, note};
+use super::report::{check, metric, note, plot};
 use super::scenarios::{
     all_of_ok, all_ok, export_params, fs_params, nodewide_members, run_member, start_members,
     start_members_paused, stop_members, total_ms, vip_params, Group, Loop, Members, World,
@@ -23,6 +23,8 @@ use super::scenarios::{
 };
 use super::sys::{self, delegations_on, locks_on, posix_locks_on, rdev, wait_for, Done};
 use super::topo::Host;
+use crate::plot::Plot;
+use crate::timeline;
 
 const VA: Group = Group {
     id: "va",
@@ -301,7 +303,7 @@ pub fn run(w: &mut World) {
     w.after_takeover("vservers", "va_", &VA, "7", (t0, taken, reclaimed));
     after_move(w, &v4[0]);
     std::thread::sleep(Duration::from_millis(500));
-    others.check();
+    others.check(w);
     va_serves_on_node2(w, ended.is_some());
 }
 
@@ -449,6 +451,9 @@ fn hold_v4(w: &mut World) -> Vec<String> {
 /// that wait.
 struct Others {
     loops: Vec<(&'static str, Loop)>,
+    /// VA's own client (a journal), for the timeline plot.
+    va: Loop,
+    since: SystemTime,
     sampler: sys::Sampler,
 }
 
@@ -460,9 +465,23 @@ impl Others {
             ("vb4", Loop::on(&w.client, &v4[1], "vb4")),
             ("vc4", Loop::on(&w.client, &v4[2], "vc4")),
         ];
+        let va = Loop::journal(&w.client, VA.mnt, "va");
         std::thread::sleep(Duration::from_millis(500));
+        // Pacemaker's recurring monitor, once VA's client is connected: it
+        // records the connection for the taking node to tickle (nfsd
+        // closes it as the address goes, so the stop finds none left).
+        for (name, params) in members(&VA).iter().filter(|(n, _)| *n == "nfs-server") {
+            let m = run_member(&w.node3, &VA, name, "monitor", params);
+            check(
+                "vservers: nfs-server of VA monitors 0 on node3 with its client writing",
+                m.code == 0,
+                m.reason(),
+            );
+        }
         Others {
             loops,
+            va,
+            since: SystemTime::now(),
             sampler: sys::Sampler::start(),
         }
     }
@@ -473,14 +492,34 @@ impl Others {
         for (_, l) in self.loops {
             let _ = l.finish();
         }
+        let _ = self.va.finish();
         let _ = self.sampler.finish();
     }
 
-    /// VB's and VC's clients saw no failure and no pause.
-    fn check(self) {
+    /// VB's and VC's clients saw no failure and no pause; the move's
+    /// timeline plot.
+    fn check(self, w: &World) {
         let (mut b_errors, mut c_errors, mut b_max, mut c_max) = (0, 0, 0.0f64, 0.0f64);
+        let t0 = self.since - Duration::from_secs(1);
+        let mut p = Plot::new(
+            "va-move",
+            "VA moves from node3 to node2 (its export and vip 25 s after its server); VB and VC stay",
+        );
+        let (va_summary, va) = self.va.finish_with_series();
+        p.series(t0, "VA NFSv3 writes (moves, tickled)", &va);
         for (tag, l) in self.loops {
-            let (errors, max) = summary(tag, &l.finish());
+            let (d, points) = l.finish_with_series();
+            let label = format!(
+                "{} {} lock/unlock",
+                tag[..2].to_uppercase(),
+                if tag.ends_with('4') {
+                    "NFSv4.2"
+                } else {
+                    "NFSv3"
+                }
+            );
+            p.series(t0, &label, &points);
+            let (errors, max) = summary(tag, &d);
             if tag.starts_with("vb") {
                 b_errors += errors;
                 b_max = b_max.max(max);
@@ -489,6 +528,28 @@ impl Others {
                 c_max = c_max.max(max);
             }
         }
+        let logs = [
+            ("node3", w.node3.read("/run/agents.log")),
+            ("node2", w.node2.read("/run/agents.log")),
+        ];
+        let events = timeline::events_in(&logs, t0);
+        p.spans(t0, &events, "va_");
+        if let (Some(down), Some(up)) = (
+            timeline::first(&events, "node3", "(va_vip)", "stop succeeded"),
+            timeline::first(&events, "node2", "(va_vip)", "start succeeded"),
+        ) {
+            p.window(t0, "VA's address down", down, up);
+            // What the tickles are for: without them the client waits out
+            // its TCP back-off (27 s in this move before they were sent).
+            let after = timeline::stall_after(&va_summary, up);
+            metric("va_client_after_address_ms", after, "ms");
+            check(
+                "vservers: VA's writer resumed within 5 s of VA's address answering on node2 (tickled)",
+                after < 5000.0,
+                format!("{after:.0} ms after; {va_summary}"),
+            );
+        }
+        plot(&p);
         let waits = self.sampler.finish();
         if b_max >= 1000.0 || c_max >= 1000.0 {
             note(format!(

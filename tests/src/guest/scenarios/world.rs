@@ -36,7 +36,13 @@ impl Loop {
         Loop { child, stop }
     }
 
-    pub(crate) fn finish(mut self) -> serde_json::Value {
+    /// Stop it; its summary, without the latencies over time.
+    pub(crate) fn finish(self) -> serde_json::Value {
+        self.finish_with_series().0
+    }
+
+    /// Stop it; its summary and its latencies over time ([Unix ms, ms]).
+    pub(crate) fn finish_with_series(mut self) -> (serde_json::Value, serde_json::Value) {
         let _ = std::fs::write(&self.stop, "");
         // A loop stuck on a server that is gone would wait forever.
         if wait_for(CLIENT_LIMIT, || {
@@ -47,7 +53,9 @@ impl Loop {
             let _ = self.child.kill();
         }
         let out = self.child.wait_with_output().expect("loop output");
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+        let mut v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        let series = crate::timeline::take_series(&mut v);
+        (v, series)
     }
 }
 
