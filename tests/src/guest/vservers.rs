@@ -305,6 +305,104 @@ pub fn run(w: &mut World) {
     std::thread::sleep(Duration::from_millis(500));
     others.check(w);
     va_serves_on_node2(w, ended.is_some());
+    release_order(w, &v4[1]);
+}
+
+/// The order of a release, measured: VB moves to node2 and back twice, a
+/// writer on VB over NFSv3 and NFSv4.2 each time, stopped on the releasing
+/// node in one of three orders: its export first (the clients still reach
+/// the server, which no longer exports it), its server first (they see
+/// the FIN while the address is still here, and reconnect to a node that
+/// no longer listens), or its address first, the group's order (they see
+/// nothing, and the taking node tickles them). How long after VB's
+/// address answered each writer resumed, and what it saw fail; only the
+/// group's order must fail nothing.
+fn release_order(w: &World, vb4: &str) {
+    let group = ["vip", "export", "nfs-server", "fs"];
+    let moves = [
+        (
+            "export_first",
+            &w.node3,
+            &w.node2,
+            ["export", "nfs-server", "vip", "fs"],
+        ),
+        (
+            "server_first",
+            &w.node2,
+            &w.node3,
+            ["nfs-server", "export", "vip", "fs"],
+        ),
+        ("vip_first", &w.node3, &w.node2, group),
+        ("vip_first_back", &w.node2, &w.node3, group),
+    ];
+    for (order, from, to, stops) in moves {
+        let writers = [
+            (
+                "v3",
+                Loop::journal(&w.client, VB.mnt, &format!("vb-{order}")),
+            ),
+            (
+                "v42",
+                Loop::journal(&w.client, vb4, &format!("vb4-{order}")),
+            ),
+        ];
+        std::thread::sleep(Duration::from_secs(1));
+        // Pacemaker's recurring monitor, with the writers connected.
+        let list = members(&VB);
+        let params = |name: &str| list.iter().find(|(n, _)| *n == name).map(|(_, p)| p);
+        if let Some(p) = params("nfs-server") {
+            let _ = run_member(from, &VB, "nfs-server", "monitor", p);
+        }
+        let since = SystemTime::now();
+        let mut stopped = Vec::new();
+        for name in stops {
+            let Some(p) = params(name) else { continue };
+            let d = run_member(from, &VB, name, "stop", p);
+            let failed = d.code != 0;
+            stopped.push((name, d));
+            if failed {
+                break;
+            }
+        }
+        let (ok, detail) = all_ok(&stopped);
+        let (ok, detail) = if ok {
+            all_ok(&start_members(to, &VB, members(&VB)))
+        } else {
+            (false, detail)
+        };
+        check(
+            &format!("vservers: VB moves {} to {} ({order})", from.name, to.name),
+            ok,
+            detail,
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let events = timeline::events_in(&[(to.name.as_str(), to.read("/run/agents.log"))], since);
+        let up = timeline::first(&events, &to.name, "(vb_vip)", "start succeeded");
+        for (v, l) in writers {
+            let d = l.finish();
+            let after = up.map_or(f64::NAN, |up| timeline::stall_after(&d, up));
+            let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
+            metric(&format!("order_{order}_{v}_after_address_ms"), after, "ms");
+            metric(
+                &format!("order_{order}_{v}_failed_writes"),
+                errors as f64,
+                "writes",
+            );
+            let group_order = stops == group;
+            check(
+                &format!(
+                    "vservers: VB's {v} writer ({order}) resumed{}",
+                    if group_order {
+                        " and failed no write"
+                    } else {
+                        ""
+                    }
+                ),
+                after.is_finite() && (errors == 0 || !group_order),
+                format!("{after:.0} ms after VB's address; {d}"),
+            );
+        }
+    }
 }
 
 /// The three virtual servers start (VA and VB on node3, VC on node2), with
