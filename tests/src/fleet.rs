@@ -138,7 +138,7 @@ impl Fleet {
     /// Boot a machine; returns once its command server answers.
     pub fn boot(&self, spec: &Spec) -> Vm {
         let sock = self.dir.join(format!("{}.sock", spec.name));
-        let mut vm = self.launch(spec, &sock);
+        let vm = self.launch(spec, &sock);
         if vm.connect(&sock) {
             return vm;
         }
@@ -151,8 +151,7 @@ impl Fleet {
             spec.name
         );
         let first = vm.console();
-        vm.power_off();
-        drop(vm);
+        drop(vm); // powers it off
         let vm = self.launch(spec, &sock);
         assert!(
             vm.connect(&sock),

@@ -240,6 +240,23 @@ impl Plot {
             .collect()
     }
 
+    /// Write every plot a guest printed in `log` as `dir/PREFIX-NAME.svg`;
+    /// for each, its name and the path or why not.
+    pub fn write_all_in_log(
+        log: &str,
+        prefix: &str,
+        dir: &std::path::Path,
+    ) -> Vec<(String, Result<std::path::PathBuf, String>)> {
+        Plot::in_log(log)
+            .into_iter()
+            .map(|mut plot| {
+                plot.name = format!("{prefix}-{}", plot.name);
+                let written = plot.write(dir);
+                (plot.name, written)
+            })
+            .collect()
+    }
+
     /// Write it as `dir/NAME.svg`; the path, or why not.
     pub fn write(&self, dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
         let svg = self.svg()?;

@@ -92,6 +92,22 @@ pub fn first(events: &[Event], node: &str, who: &str, what: &str) -> Option<Syst
         .map(|e| e.at)
 }
 
+/// When the address of the group whose instances begin with `id` (e.g.
+/// "a" for a_vip) went down on `from` (its vip's stop ended) and answered
+/// on `to` (its start ended).
+pub fn address_down(
+    events: &[Event],
+    id: &str,
+    from: &str,
+    to: &str,
+) -> Option<(SystemTime, SystemTime)> {
+    let vip = format!("({id}_vip)");
+    Some((
+        first(events, from, &vip, "stop succeeded")?,
+        first(events, to, &vip, "start succeeded")?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

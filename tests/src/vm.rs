@@ -759,12 +759,10 @@ pub fn report(name: &str, run: &Run) {
         dir.join(format!("{name}-metrics.json")),
         serde_json::to_string_pretty(&metrics).unwrap_or_default(),
     );
-    for plot in crate::plot::Plot::in_log(&run.log) {
-        let mut plot = plot;
-        plot.name = format!("{name}-{}", plot.name);
-        match plot.write(&dir) {
+    for (plot, written) in crate::plot::Plot::write_all_in_log(&run.log, name, &dir) {
+        match written {
             Ok(path) => eprintln!("timeline plot: {}", path.display()),
-            Err(e) => eprintln!("timeline plot {}: {e}", plot.name),
+            Err(e) => eprintln!("timeline plot {plot}: {e}"),
         }
     }
     eprintln!(

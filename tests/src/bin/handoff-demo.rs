@@ -277,11 +277,10 @@ fn vm_part(scratch: &Scratch) {
     }
     // The move as a picture: VA's client, VB's and VC's, and the agents.
     let dir = handoff_tests::util::workspace_root().join("target/demo");
-    for mut plot in Plot::in_log(&run.log) {
-        plot.name = format!("demo-{}", plot.name);
-        match plot.write(&dir) {
+    for (plot, written) in Plot::write_all_in_log(&run.log, "demo", &dir) {
+        match written {
             Ok(path) => println!("\n  timeline plot: {}", path.display()),
-            Err(e) => println!("\n  timeline plot {} not written: {e}", plot.name),
+            Err(e) => println!("\n  timeline plot {plot} not written: {e}"),
         }
     }
     let failed = run.checks.iter().filter(|c| !c.ok).count();

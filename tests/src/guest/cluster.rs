@@ -279,10 +279,7 @@ fn check_order(
         })
         .collect();
     let ok = at.iter().all(Option::is_some) && at.windows(2).all(|w| w[0] < w[1]);
-    let vip = format!("({}_vip)", g.id);
-    let down = timeline::first(&events, from, &vip, "stop succeeded");
-    let up = timeline::first(&events, to, &vip, "start succeeded");
-    if let (Some(down), Some(up)) = (down, up) {
+    if let Some((down, up)) = timeline::address_down(&events, g.id, from, to) {
         metric(
             &format!("{what}_{}_address_down_ms", g.id),
             up.duration_since(down).unwrap_or_default().as_secs_f64() * 1000.0,
@@ -592,11 +589,7 @@ fn plot_step(
     }
     for (g, from, to) in moved {
         p.spans(t0, &events, &format!("{}_", g.id));
-        let vip = format!("({}_vip)", g.id);
-        if let (Some(down), Some(up)) = (
-            timeline::first(&events, from, &vip, "stop succeeded"),
-            timeline::first(&events, to, &vip, "start succeeded"),
-        ) {
+        if let Some((down, up)) = timeline::address_down(&events, g.id, from, to) {
             let label = format!("{}'s address down", g.id.to_uppercase());
             p.window(t0, &label, down, up);
         }

@@ -336,6 +336,7 @@ fn release_order(w: &World, vb4: &str) {
         ("vip_first_back", &w.node2, &w.node3, group),
     ];
     for (order, from, to, stops) in moves {
+        let group_order = stops == group;
         let writers = [
             (
                 "v3",
@@ -349,22 +350,17 @@ fn release_order(w: &World, vb4: &str) {
         std::thread::sleep(Duration::from_secs(1));
         // Pacemaker's recurring monitor, with the writers connected.
         let list = members(&VB);
-        let params = |name: &str| list.iter().find(|(n, _)| *n == name).map(|(_, p)| p);
-        if let Some(p) = params("nfs-server") {
-            let _ = run_member(from, &VB, "nfs-server", "monitor", p);
+        if let Some((name, p)) = list.iter().find(|(n, _)| *n == "nfs-server") {
+            let _ = run_member(from, &VB, name, "monitor", p);
         }
         let since = SystemTime::now();
-        let mut stopped = Vec::new();
-        for name in stops {
-            let Some(p) = params(name) else { continue };
-            let d = run_member(from, &VB, name, "stop", p);
-            let failed = d.code != 0;
-            stopped.push((name, d));
-            if failed {
-                break;
-            }
-        }
-        let (ok, detail) = all_ok(&stopped);
+        // stop_members stops a list in reverse: give it `stops` reversed.
+        let reversed: Members = stops
+            .iter()
+            .rev()
+            .filter_map(|name| list.iter().find(|(n, _)| n == name).cloned())
+            .collect();
+        let (ok, detail) = all_ok(&stop_members(from, &VB, reversed));
         let (ok, detail) = if ok {
             all_ok(&start_members(to, &VB, members(&VB)))
         } else {
@@ -388,7 +384,6 @@ fn release_order(w: &World, vb4: &str) {
                 errors as f64,
                 "writes",
             );
-            let group_order = stops == group;
             check(
                 &format!(
                     "vservers: VB's {v} writer ({order}) resumed{}",
@@ -632,10 +627,7 @@ impl Others {
         ];
         let events = timeline::events_in(&logs, t0);
         p.spans(t0, &events, "va_");
-        if let (Some(down), Some(up)) = (
-            timeline::first(&events, "node3", "(va_vip)", "stop succeeded"),
-            timeline::first(&events, "node2", "(va_vip)", "start succeeded"),
-        ) {
+        if let Some((down, up)) = timeline::address_down(&events, VA.id, "node3", "node2") {
             p.window(t0, "VA's address down", down, up);
             // What the tickles are for: without them the client waits out
             // its TCP back-off (27 s in this move before they were sent).
