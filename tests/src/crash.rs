@@ -1010,13 +1010,14 @@ impl Crash {
             }
             // The ClusterLabs group's locks may never come back (nothing
             // tells its NFSv3 clients to reclaim, and its node's nfsd is
-            // out of grace for the NFSv4 ones): it is given 45 s after its
-            // address answered, past any client's reconnect back-off.
+            // out of grace for the NFSv4 ones): it is given 30 s after its
+            // address answered, past a client's reconnect back-off (3, 6
+            // and 12 s) and a timed-out RPC's retry.
             let settled = moved.iter().enumerate().all(|(k, e)| {
                 w.back[k].is_some()
                     || (e.clusterlabs
                         && w.answered[k]
-                            .is_some_and(|a| t0.elapsed() > a + Duration::from_secs(45)))
+                            .is_some_and(|a| t0.elapsed() > a + Duration::from_secs(30)))
             });
             let done = w.node1_end.is_some()
                 && w.fenced.is_some()
@@ -1212,8 +1213,12 @@ impl Crash {
             t.elapsed().as_secs_f64() * 1000.0,
             "ms",
         );
-        // Give it the chance to take something back.
-        std::thread::sleep(Duration::from_secs(20));
+        // Give it the chance to take something back: the transition that
+        // its joining computes (its probes, and any move) runs to its end.
+        let _ = self.node(1).run_for(
+            &["crm_resource", "--wait", "--timeout=300s"],
+            Duration::from_secs(330),
+        );
         let xml = self.crm_mon();
         let stayed = moved
             .iter()
