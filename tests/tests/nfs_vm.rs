@@ -16,7 +16,7 @@ fn nfs_export_failover_in_a_vm() {
     let scratch = Scratch::new("nfs-vm");
     let run = vm::run(
         scratch.path(),
-        "handoff.scenarios=failover,refused,dropbench,classic",
+        "handoff.scenarios=failover,refused,dropbench,classic,failback",
         Duration::from_secs(1800),
     );
     vm::report("nfs", &run);
@@ -28,6 +28,7 @@ fn nfs_export_failover_in_a_vm() {
         "refused:",
         "dropbench procfs:",
         "classic:",
+        "failback:",
     ] {
         assert!(
             run.checks.iter().any(|c| c.name.starts_with(prefix)),

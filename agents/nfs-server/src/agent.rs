@@ -204,22 +204,7 @@ fn wake_lockd(ctx: &Ctx, server: &Server, node: &vserver::Node) {
 /// to an address as the address goes, measured), but a server stopped
 /// with its address still up records them here.
 fn record_clients(ctx: &Ctx, p: &ServerParams, merge: bool) {
-    let state = Path::new("/var/lib/nfs");
-    let mut conns = nsm::tickle::connections(p.ip, &nsm::tickle::tcp_table());
-    if merge {
-        conns = nsm::tickle::union(&nsm::tickle::recorded(state), &conns);
-    }
-    match nsm::tickle::record(state, &conns) {
-        Ok(true) => ctx.log.info(format!(
-            "recorded {} client connection(s) to {} on the export, to tickle after a move",
-            conns.len(),
-            p.ip
-        )),
-        Ok(false) => {}
-        Err(e) => ctx.log.warn(format!(
-            "cannot record the clients' connections on the export ({e}): after a move they reconnect on their own back-off"
-        )),
-    }
+    nsm::tickle::keep(&ctx.log, Path::new("/var/lib/nfs"), p.ip, merge);
 }
 
 /// Put back the client records a shutdown saved aside, if it was cut

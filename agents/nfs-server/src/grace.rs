@@ -173,31 +173,6 @@ fn reopen(job: &Job, setting: Option<&LockdGrace>) -> Result<(), String> {
 /// The server's /var/lib/nfs, inside it.
 const STATE: &str = "/var/lib/nfs";
 
-/// Once `job.ip` is up: tickle the client connections the last monitor or
-/// stop recorded, so that the clients reconnect now (before SM_NOTIFY,
-/// whose reclaims need the connections anyway).
-fn tickle(log: &Logger, job: &Job, conns: Vec<nsm::tickle::Conn>) {
-    let conns: Vec<_> = conns
-        .into_iter()
-        .filter(|c| c.server.ip() == job.ip)
-        .collect();
-    if !job.tickle || conns.is_empty() {
-        return;
-    }
-    let n = conns.len();
-    match nsm::tickle::send_rounds(conns) {
-        Ok(sent) => log.info(format!(
-            "tickled {sent} of {n} recorded client connection(s) to {}; {} more round(s) follow {} ms apart",
-            job.ip,
-            nsm::tickle::ROUNDS - 1,
-            nsm::tickle::SPACING.as_millis()
-        )),
-        Err(why) => log.warn(format!(
-            "cannot tickle the clients' connections ({why}): they reconnect on their own back-off"
-        )),
-    }
-}
-
 /// `nfs-server --grace-helper ARGS` (see [`Job`]), started in the node's
 /// namespaces right after nfsd started; the exit code.
 pub fn main(args: &[String]) -> i32 {
@@ -261,7 +236,8 @@ pub fn main(args: &[String]) -> i32 {
     }
     let waited = nfsd_started.elapsed();
     let state = Path::new(STATE);
-    tickle(&log, &job, conns);
+    // Before SM_NOTIFY, whose reclaims need the connections anyway.
+    let rounds = nsm::tickle::start(&log, job.ip, &conns);
     let clients = nsm::records(state);
     let mut code = 0;
     match nsm::notify(&job.notify_name, state) {
@@ -300,6 +276,9 @@ pub fn main(args: &[String]) -> i32 {
         log.info(format!("grace period over already: {outcome}"));
     }
     report(ENDED, job.expect, Some(outcome));
+    if let Some(r) = rounds {
+        r.wait();
+    }
     code
 }
 

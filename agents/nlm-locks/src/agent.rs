@@ -241,20 +241,23 @@ impl Agent for NlmLocks {
         ));
         let pid_file = ctx.state("notifier");
         notifier::stop_notifier(&pid_file, &ctx.log);
-        let staged = match notifier::stage(&export_nsm_dir(p), &work) {
-            Ok(n) => n,
+        let staged = match notifier::stage(&export_nsm_dir(p), &work, p.tickle) {
+            Ok(s) => s,
             Err(e) => {
                 ctx.log.warn(format!(
                     "cannot stage the NSM records: {e}; clients will not reclaim"
                 ));
-                0
+                notifier::Staged {
+                    clients: 0,
+                    conns: 0,
+                }
             }
         };
-        if staged == 0 {
+        if staged.clients == 0 {
             ctx.log
                 .info("no clients recorded for this export: nothing to notify");
         }
-        if staged > 0 || window.is_some() {
+        if staged.clients > 0 || staged.conns > 0 || window.is_some() {
             let name = p
                 .notify_name
                 .as_ref()
@@ -271,9 +274,17 @@ impl Agent for NlmLocks {
                 window,
             };
             notifier::spawn_notifier(&job, &pid_file, &ctx.log);
-            if staged > 0 {
-                ctx.log
-                    .info(format!("{staged} client(s) will be told to reclaim"));
+            if staged.clients > 0 {
+                ctx.log.info(format!(
+                    "{} client(s) will be told to reclaim",
+                    staged.clients
+                ));
+            }
+            if staged.conns > 0 {
+                ctx.log.info(format!(
+                    "{} recorded client connection(s) will be tickled",
+                    staged.conns
+                ));
             }
         }
         let record = Record {
@@ -323,6 +334,11 @@ impl Agent for NlmLocks {
                 .debug("fsid found in the export table, on this filesystem");
         }
         save_records(ctx, p);
+        if p.tickle {
+            // In group order the address left first and nothing is left
+            // to add; out of order the connections still stand.
+            nsm::tickle::keep(&ctx.log, &export_nsm_dir(p), p.ip, true);
+        }
         let chosen = match backend::choose(p.backend) {
             Ok(c) => c,
             // No NFS server here: nothing can hold NLM locks, provided
@@ -444,6 +460,11 @@ impl Agent for NlmLocks {
         let chosen: Chosen = backend::choose(p.backend)?;
         if !ctx.probe {
             save_records(ctx, p);
+            // With the address elsewhere there is nothing to record, and
+            // the record the next start tickles from must stay.
+            if p.tickle && nsm::is_local(p.ip) {
+                nsm::tickle::keep(&ctx.log, &export_nsm_dir(p), p.ip, false);
+            }
         }
         let mut facts = Facts::new()
             .with("directory", dir.display())

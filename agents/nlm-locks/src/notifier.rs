@@ -22,16 +22,33 @@ pub use nsm::{mirror, sm_notify};
 /// The helper flag of the detached notifier.
 pub const NOTIFY: &str = "--notify";
 
+/// What a start staged for its notifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged {
+    /// Clients to notify.
+    pub clients: usize,
+    /// Client connections to tickle.
+    pub conns: usize,
+}
+
 /// Build sm-notify's private state directory `work` from the export's
-/// records; returns how many clients it will notify.
-pub fn stage(export_dir: &Path, work: &Path) -> std::io::Result<usize> {
+/// records, with the recorded client connections when `tickle`.
+pub fn stage(export_dir: &Path, work: &Path, tickle: bool) -> std::io::Result<Staged> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work.join("sm.bak"))?;
-    let n = mirror(&export_dir.join("sm"), &work.join("sm"))?;
+    let clients = mirror(&export_dir.join("sm"), &work.join("sm"))?;
     if let Ok(state) = std::fs::read(export_dir.join("state")) {
         std::fs::write(work.join("state"), state)?;
     }
-    Ok(n)
+    let mut conns = 0;
+    if tickle {
+        // Read now: once the address is up here, this node's monitor
+        // records its own connections (none yet) over the last node's.
+        let recorded = nsm::tickle::recorded(export_dir);
+        conns = recorded.len();
+        nsm::tickle::record(work, &recorded)?;
+    }
+    Ok(Staged { clients, conns })
 }
 
 /// The grace period a notifier ends, when start opened it.
@@ -105,7 +122,8 @@ fn parse_window(s: &str) -> Option<Option<Window>> {
 }
 
 /// `nlm-locks --notify INSTANCE IP NAME WORK EXPORT_DIR WAIT_SECS WINDOW`:
-/// wait for the virtual IP, run sm-notify from it, keep the NSM state
+/// wait for the virtual IP, tickle the client connections staged in WORK,
+/// run sm-notify from it, keep the NSM state
 /// number on the export, and end the grace period start opened (WINDOW:
 /// `none`, or `SECS/EXPECT`). Returns the exit code.
 pub fn notifier_main(args: &[String]) -> i32 {
@@ -129,6 +147,8 @@ pub fn notifier_main(args: &[String]) -> i32 {
         return 1;
     }
     let work = Path::new(work);
+    // Before SM_NOTIFY, whose reclaims need the connections anyway.
+    let rounds = nsm::tickle::start(&log, ip, &nsm::tickle::recorded(work));
     let mut code = 0;
     if nsm::records(work) > 0 {
         match nsm::notify(name, work) {
@@ -149,31 +169,87 @@ pub fn notifier_main(args: &[String]) -> i32 {
         }
     }
     if let Some(w) = window {
-        if crate::grace::in_grace() != Some(true) {
-            log.err(format!(
-                "the grace period ended before {ip} came up: the clients could not reclaim their locks"
-            ));
-            return 1;
-        }
-        let closed = reclaim::wait(
-            Instant::now(),
-            Duration::from_secs(w.secs),
-            w.expect,
-            || true,
-        );
-        match crate::grace::end() {
-            Ok(()) => log.info(match closed {
+        code = code.max(end_window(&log, ip, w));
+    }
+    if let Some(r) = rounds {
+        r.wait();
+    }
+    code
+}
+
+/// Keep the grace period start opened for `w`, then end it; the exit code.
+fn end_window(log: &Logger, ip: IpAddr, w: Window) -> i32 {
+    if crate::grace::in_grace() != Some(true) {
+        log.err(format!(
+            "the grace period ended before {ip} came up: the clients could not reclaim their locks"
+        ));
+        return 1;
+    }
+    let closed = reclaim::wait(
+        Instant::now(),
+        Duration::from_secs(w.secs),
+        w.expect,
+        || true,
+    );
+    match crate::grace::end() {
+        Ok(()) => {
+            log.info(match closed {
                 Closed::AllBack(d) => format!(
                     "grace period ended: every lock reclaimed {:.1} s after the notification",
                     d.as_secs_f64()
                 ),
                 Closed::TimeUp => format!("grace period ended {} s after the notification", w.secs),
-            }),
-            Err(e) => {
-                log.err(format!("cannot end the grace period: {e}"));
-                code = 1;
-            }
+            });
+            0
+        }
+        Err(e) => {
+            log.err(format!("cannot end the grace period: {e}"));
+            1
         }
     }
-    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_copies_the_records_and_the_connections_only_when_tickling() {
+        let base = std::env::temp_dir().join(format!("nlm-stage-{}", std::process::id()));
+        let (export, work) = (base.join("export"), base.join("work"));
+        std::fs::create_dir_all(export.join("sm")).unwrap();
+        std::fs::write(export.join("sm/192.0.2.50"), "record").unwrap();
+        std::fs::write(export.join("state"), [7, 0, 0, 0]).unwrap();
+        let c = nsm::tickle::Conn {
+            server: "192.0.2.100:2049".parse().unwrap(),
+            client: "192.0.2.50:812".parse().unwrap(),
+        };
+        nsm::tickle::record(&export, &[c]).unwrap();
+        let staged = stage(&export, &work, true).unwrap();
+        assert_eq!(
+            staged,
+            Staged {
+                clients: 1,
+                conns: 1
+            }
+        );
+        assert_eq!(nsm::tickle::recorded(&work), vec![c]);
+        assert_eq!(std::fs::read(work.join("state")).unwrap(), [7, 0, 0, 0]);
+        let staged = stage(&export, &work, false).unwrap();
+        assert_eq!(
+            staged,
+            Staged {
+                clients: 1,
+                conns: 0
+            }
+        );
+        assert!(nsm::tickle::recorded(&work).is_empty());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn windows_read_back() {
+        assert_eq!(parse_window("none"), Some(None));
+        assert_eq!(parse_window("junk"), None);
+    }
 }

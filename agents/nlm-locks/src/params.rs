@@ -128,6 +128,15 @@ pub struct NlmParams {
     #[param(short = "Reclaim window (seconds)", default = "90", reloadable)]
     pub grace_time: Bounded<5, 240>,
 
+    /// Tickle the export's clients after a start: monitor and stop record
+    /// the clients' TCP connections to ip in statd_dir, and once ip is up
+    /// on the taking node each recorded connection gets three tickle ACKs
+    /// (sequence 0, 0.6 s apart). The client's answer draws a reset from
+    /// this node's kernel and it reconnects at once, instead of after its
+    /// TCP back-off (seconds, a minute when idle).
+    #[param(short = "Tickle clients after a move", default = "true", reloadable)]
+    pub tickle: bool,
+
     /// The node's NFS state directory (where rpc.statd keeps sm/).
     #[param(short = "NFS state directory", default = "/var/lib/nfs", reloadable)]
     pub nfs_state_dir: AbsPath,

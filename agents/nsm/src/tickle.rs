@@ -9,7 +9,9 @@
 //! sent [`ROUNDS`] times, [`SPACING`] apart.
 //!
 //! The connections are recorded on the export, beside statd's records, so
-//! that they move with it: at each monitor and at stop.
+//! that they move with it: at each monitor and at stop. nfs-server records
+//! and tickles those of a virtual server, nlm-locks those of a node-wide
+//! one; both through [`refresh`] and [`send_rounds`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -96,6 +98,33 @@ pub fn record(state_dir: &Path, conns: &[Conn]) -> std::io::Result<bool> {
     }
     crate::replace_durably(state_dir, RECORD, &text)?;
     Ok(true)
+}
+
+/// Record the client connections to `ip` that this network namespace's
+/// TCP table shows, in `state_dir`; with `merge`, added to the last
+/// record rather than put in its place (a stop: by then the server has
+/// usually closed them, and the last monitor's record must stay). Returns
+/// how many it recorded when the record changed, None when it did not.
+pub fn refresh(state_dir: &Path, ip: IpAddr, merge: bool) -> std::io::Result<Option<usize>> {
+    let mut conns = connections(ip, &tcp_table());
+    if merge {
+        conns = union(&recorded(state_dir), &conns);
+    }
+    Ok(record(state_dir, &conns)?.then_some(conns.len()))
+}
+
+/// [`refresh`], saying in `log` what it recorded (an agent's monitor and
+/// stop).
+pub fn keep(log: &ocf::Logger, state_dir: &Path, ip: IpAddr, merge: bool) {
+    match refresh(state_dir, ip, merge) {
+        Ok(Some(n)) => log.info(format!(
+            "recorded {n} client connection(s) to {ip} on the export, to tickle after a move"
+        )),
+        Ok(None) => {}
+        Err(e) => log.warn(format!(
+            "cannot record the clients' connections on the export ({e}): after a move they reconnect on their own back-off"
+        )),
+    }
 }
 
 /// `a` and `b` together, each connection once.
@@ -195,12 +224,40 @@ pub fn send(conns: &[Conn]) -> Result<usize, String> {
     }
 }
 
-/// Send `conns` the first round now, and the other [`ROUNDS`] - 1 from a
-/// thread, [`SPACING`] apart, so that the caller need not wait (the thread
-/// is in the caller's network namespace). Returns the first round's count.
-pub fn send_rounds(conns: Vec<Conn>) -> Result<usize, String> {
+/// Tickles under way: the first round was sent, the others follow from a
+/// thread.
+pub struct Rounds {
+    /// How many the first round reached.
+    pub first: usize,
+    /// How many connections are tickled.
+    pub of: usize,
+    rest: std::thread::JoinHandle<()>,
+}
+
+impl Rounds {
+    /// Wait for the last round (a process that exits earlier takes them
+    /// with it).
+    pub fn wait(self) {
+        let _ = self.rest.join();
+    }
+}
+
+/// Tickle the connections of `conns` to `ip`: the first round now, the
+/// other [`ROUNDS`] - 1 from a thread, [`SPACING`] apart, so that the
+/// caller need not wait (the thread is in the caller's network
+/// namespace). None when no connection is to `ip`.
+pub fn send_rounds(ip: IpAddr, conns: &[Conn]) -> Result<Option<Rounds>, String> {
+    let conns: Vec<Conn> = conns
+        .iter()
+        .filter(|c| same_ip(c.server.ip(), ip))
+        .copied()
+        .collect();
+    if conns.is_empty() {
+        return Ok(None);
+    }
     let first = send(&conns)?;
-    std::thread::spawn(move || {
+    let of = conns.len();
+    let rest = std::thread::spawn(move || {
         for _ in 1..ROUNDS {
             std::thread::sleep(SPACING);
             // A round that fails is followed by the next; the first said
@@ -208,7 +265,31 @@ pub fn send_rounds(conns: Vec<Conn>) -> Result<usize, String> {
             let _ = send(&conns);
         }
     });
-    Ok(first)
+    Ok(Some(Rounds { first, of, rest }))
+}
+
+/// [`send_rounds`], saying in `log` what went (a helper, once `ip` is up
+/// on the taking node).
+pub fn start(log: &ocf::Logger, ip: IpAddr, conns: &[Conn]) -> Option<Rounds> {
+    match send_rounds(ip, conns) {
+        Ok(Some(r)) => {
+            log.info(format!(
+                "tickled {} of {} recorded client connection(s) to {ip}; {} more round(s) follow {} ms apart",
+                r.first,
+                r.of,
+                ROUNDS - 1,
+                SPACING.as_millis()
+            ));
+            Some(r)
+        }
+        Ok(None) => None,
+        Err(why) => {
+            log.warn(format!(
+                "cannot tickle the clients' connections ({why}): they reconnect on their own back-off"
+            ));
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +337,49 @@ mod tests {
         assert!(record(&dir, &[]).unwrap());
         assert!(recorded(&dir).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refresh_records_this_namespaces_connections_and_merges_at_stop() {
+        let dir = std::env::temp_dir().join(format!("tickle-refresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_server, peer) = listener.accept().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(refresh(&dir, lo, false).unwrap().is_some());
+        let conn = Conn {
+            server: SocketAddr::new(lo, port),
+            client: peer,
+        };
+        assert!(recorded(&dir).contains(&conn));
+        // Unchanged: not written again.
+        assert_eq!(refresh(&dir, lo, false).unwrap(), None);
+        // A stop that finds other connections keeps the last record's.
+        let gone = Conn {
+            server: "127.0.0.1:2049".parse().unwrap(),
+            client: "127.0.0.1:700".parse().unwrap(),
+        };
+        record(&dir, &[gone]).unwrap();
+        refresh(&dir, lo, true).unwrap();
+        let merged = recorded(&dir);
+        assert!(merged.contains(&gone) && merged.contains(&conn));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_connections_to_the_address_are_tickled() {
+        let c = Conn {
+            server: "192.0.2.100:2049".parse().unwrap(),
+            client: "192.0.2.50:812".parse().unwrap(),
+        };
+        assert!(send_rounds("192.0.2.101".parse().unwrap(), &[c])
+            .unwrap()
+            .is_none());
+        assert!(send_rounds("192.0.2.100".parse().unwrap(), &[])
+            .unwrap()
+            .is_none());
     }
 
     proptest::proptest! {

@@ -193,6 +193,32 @@ impl Host {
             .stdout
     }
 
+    /// The TCP sockets of the host whose local address is `ip` (an IPv4
+    /// address, on IPv4 sockets and as ::ffff:ip on IPv6 ones), listeners
+    /// aside: each as its state (the kernel's hex code) and remote end.
+    pub fn sockets_on(&self, ip: std::net::Ipv4Addr) -> Vec<String> {
+        // /proc/net/tcp prints an IPv4 address as one native-endian word.
+        let word = format!("{:08X}", u32::from_ne_bytes(ip.octets()));
+        let v4 = format!("{word}:");
+        let mapped = format!("0000000000000000FFFF0000{word}:");
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .flat_map(|t| {
+                self.read(t)
+                    .lines()
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let (local, remote, state) = (f.get(1)?, f.get(2)?, f.get(3)?);
+                let ours = local.starts_with(&v4) || local.starts_with(&mapped);
+                (ours && *state != "0A").then(|| format!("{state} {remote}"))
+            })
+            .collect()
+    }
+
     /// The host's mount table.
     pub fn mountinfo(&self) -> String {
         std::fs::read_to_string(format!("/proc/{}/mountinfo", self.pid)).unwrap_or_default()

@@ -224,3 +224,103 @@ pub(crate) fn refused(w: &mut World) {
     let (ok, detail) = all_ok(&start_group(&w.node2, &A, "existing"));
     check("refused: A serves again on node2", ok, detail);
 }
+
+/// `failback`: A moves between the node-wide servers, node2 to node1 and
+/// back, with a writer on it; the first move with `tickle=false` (its
+/// client reconnects on its own back-off), the second tickled by
+/// nlm-locks from what its monitor recorded on the export. The second
+/// is a failback: node2 served these clients before, and a socket it kept
+/// from then would answer their reconnect (ClusterLabs' portblock has
+/// `reset_local_on_unblock_stop` for that). So after each release the
+/// releasing node must hold no socket on A's address: knfsd and lockd
+/// close theirs as the address goes.
+pub(crate) fn failback(w: &mut World) {
+    let vip: std::net::Ipv4Addr = A.vip.parse().expect("A's address");
+    let moves = [
+        ("untickled", &w.node2, &w.node1, "false"),
+        ("tickled", &w.node1, &w.node2, "true"),
+    ];
+    for (name, from, to, tickle) in moves {
+        let mut list = nodewide_members(&A, "existing", backend());
+        for (member, params) in &mut list {
+            if *member == "nlm-locks" {
+                params.push(("tickle", tickle.into()));
+            }
+        }
+        let writer = Loop::journal(&w.client, A.mnt, &format!("fb-{name}"));
+        std::thread::sleep(Duration::from_secs(1));
+        // Pacemaker's recurring monitor, with the writer connected.
+        if let Some((member, params)) = list.iter().find(|(m, _)| *m == "nlm-locks") {
+            let m = run_member(from, &A, member, "monitor", params);
+            let record = from.read(&format!("{}/.handoff-nsm/handoff-tcp-clients", A.dir));
+            if tickle == "true" {
+                check(
+                    &format!(
+                        "failback: nlm-locks' monitor on {} records A's client connections on the export",
+                        from.name
+                    ),
+                    m.code == 0 && record.contains(A.vip),
+                    format!("{}; record {record}", m.reason()),
+                );
+            }
+        }
+        let since = std::time::SystemTime::now();
+        let (ok, detail) = all_ok(&stop_members(from, &A, list.clone()));
+        let left = from.sockets_on(vip);
+        check(
+            &format!(
+                "failback: {} keeps no socket on A's address once A left it ({name})",
+                from.name
+            ),
+            ok && left.is_empty(),
+            format!("{detail}; {left:?}"),
+        );
+        let (ok, detail) = all_ok(&start_members(to, &A, list));
+        check(
+            &format!(
+                "failback: A moves from {} to {} ({name})",
+                from.name, to.name
+            ),
+            ok,
+            detail,
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let log = to.read("/run/agents.log");
+        let events = crate::timeline::events_in(&[(to.name.as_str(), log.clone())], since);
+        let up = crate::timeline::first(&events, &to.name, "(a_vip)", "start succeeded");
+        let d = writer.finish();
+        let after = up.map_or(f64::NAN, |up| crate::timeline::stall_after(&d, up));
+        metric(&format!("failback_{name}_after_address_ms"), after, "ms");
+        metric(
+            &format!("failback_{name}_stall_ms"),
+            d["max_ms"].as_f64().unwrap_or(f64::NAN),
+            "ms",
+        );
+        check(
+            &format!("failback: A's writer resumed and failed no write ({name})"),
+            after.is_finite() && d["errors"].as_u64() == Some(0),
+            format!("{after:.0} ms after A's address; {d}"),
+        );
+        let tickled = events.iter().any(|e| {
+            e.who.ends_with("(a_nlm_locks)")
+                && e.what.starts_with("tickled ")
+                && !e.what.starts_with("tickled 0 ")
+        });
+        check(
+            &format!(
+                "failback: {}'s nlm-locks {} A's clients ({name})",
+                to.name,
+                if tickle == "true" {
+                    "tickled"
+                } else {
+                    "did not tickle"
+                }
+            ),
+            tickled == (tickle == "true"),
+            log.lines()
+                .filter(|l| l.contains("(a_nlm_locks)"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+        );
+    }
+}

@@ -11,6 +11,9 @@
 //!   locks untouched.
 //! - `classic`: the classic recipe (restart the node's nfsd) and how long it
 //!   blocks a new lock on B.
+//! - `failback`: A moves node2 to node1 and back with a writer, untickled
+//!   then tickled by nlm-locks; the node A left keeps no socket on its
+//!   address.
 //! - `kmodload`, `kmod`, `kmodunload` (on the kernel ci/kernel builds): the
 //!   handoff kernel module loads and registers /dev/folocks; every kind of
 //!   bad request gets its errno and changes nothing; drops by devno, fd and
@@ -98,6 +101,7 @@ pub fn run_all(list: &str) {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match name {
             "failover" => failover::failover(w),
             "refused" => failover::refused(w),
+            "failback" => failover::failback(w),
             "dropbench" => dropbench::dropbench(w, backend()),
             "dropbench-procfs" => dropbench::dropbench(w, "procfs"),
             "dropbench-kmod" => dropbench::dropbench(w, "kmod"),
