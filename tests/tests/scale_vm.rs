@@ -3,42 +3,69 @@
 //! each with its own virtual server and a client lock, drained to another
 //! node while a group that stays keeps locking; the cost of nfsd threads;
 //! and a node-wide export table growing to 32 entries, through handoff's
-//! export and ClusterLabs' exportfs (see handoff_tests::guest::scale). The
+//! export and ClusterLabs' exportfs (see handoff_tests::guest::scale); then
+//! the drain of the largest size through Pacemaker, with a node standby
+//! (handoff_tests::guest::standby). The
 //! guest runs on this machine's root filesystem (read-only, under an
 //! overlay), where resource-agents is. The console log and the
 //! measurements land in target/vm-logs/scale-*.
 
 use std::time::Duration;
 
-use handoff_tests::{needs_root, vm, Scratch};
+use handoff_tests::util::{cib_from_pcs, have};
+use handoff_tests::{guest, needs_root, vm, Scratch};
+
+/// How many groups the drain through Pacemaker moves, unless
+/// HANDOFF_SCALE names a larger size.
+const STANDBY: usize = 8;
 
 #[test]
 fn scale_in_a_vm() {
     needs_root!("scale_in_a_vm");
-    if !vm::prerequisites("scale_in_a_vm") {
+    if !vm::prerequisites("scale_in_a_vm")
+        || !["pacemakerd", "corosync", "pcs"]
+            .iter()
+            .all(|p| have(p, "scale_in_a_vm"))
+    {
         return;
     }
     let scratch = Scratch::new("scale-vm");
-    // The guest's own sizes (1 and 8) unless HANDOFF_SCALE names others.
+    // The guest's own sizes (1 and 8) unless HANDOFF_SCALE names others;
+    // the drain through Pacemaker at the largest (8 by default).
     let mut args = "handoff.scenarios=scale".to_owned();
+    let mut standby = STANDBY;
     if let Ok(sizes) = std::env::var("HANDOFF_SCALE") {
+        let parsed: Vec<usize> = sizes
+            .split(',')
+            .map(|n| n.parse::<usize>().ok().filter(|&n| n > 0))
+            .collect::<Option<_>>()
+            .unwrap_or_default();
         assert!(
-            sizes
-                .split(',')
-                .all(|n| n.parse::<usize>().is_ok_and(|n| n > 0)),
+            !parsed.is_empty(),
             "HANDOFF_SCALE={sizes}: give group counts separated by commas, e.g. 1,8,32"
         );
+        standby = parsed.iter().copied().max().unwrap_or(STANDBY);
         args.push_str(&format!(" handoff.scale={sizes}"));
     }
-    // On the host's root, for ClusterLabs' exportfs beside handoff's.
-    let run = vm::run_on_host_root(scratch.path(), &args, Duration::from_secs(2400), &[]);
+    args.push_str(&format!(" handoff.standby={standby}"));
+    // Its configuration, made with the README's pcs commands here.
+    let cib = cib_from_pcs(scratch.path(), &guest::standby::pcs_commands(standby));
+    // On the host's root, for ClusterLabs' exportfs beside handoff's, and
+    // Pacemaker.
+    let run = vm::run_on_host_root(
+        scratch.path(),
+        &args,
+        Duration::from_secs(2400),
+        &[(cib, guest::standby::CIB)],
+    );
     vm::report("scale", &run);
     vm::assert_passed("scale", &run);
-    // The export-table curve comes after every size.
-    assert!(
-        run.checks
-            .iter()
-            .any(|c| c.name.starts_with("scale: clusterlabs adds")),
-        "the scenario did not run to its end"
-    );
+    // The export-table curve comes after every size, the drain through
+    // Pacemaker last.
+    for last in ["scale: clusterlabs adds", "standby: drain of"] {
+        assert!(
+            run.checks.iter().any(|c| c.name.starts_with(last)),
+            "the scenario did not run to its end ({last})"
+        );
+    }
 }

@@ -177,7 +177,7 @@ pub(crate) fn server_vip_params(name: &str, vip: &str) -> Vec<String> {
 
 /// One group's `pcs resource create` commands, members in start order, and
 /// its location preference.
-fn group_commands(
+pub(crate) fn group_commands(
     all: &mut Vec<Vec<String>>,
     g: &Group,
     members: [(&str, &str, Vec<String>); 4],
@@ -208,7 +208,7 @@ fn group_commands(
     ]));
 }
 
-fn words(ws: &[&str]) -> Vec<String> {
+pub(crate) fn words(ws: &[&str]) -> Vec<String> {
     ws.iter().map(|w| w.to_string()).collect()
 }
 
@@ -222,14 +222,14 @@ fn v4_held(a_dev: (u32, u32)) -> bool {
 
 /// How long the cluster may show no change at all before a wait for a
 /// resource gives up (each step under emulation takes a second or two).
-const STALL: Duration = Duration::from_secs(120);
+pub(crate) const STALL: Duration = Duration::from_secs(120);
 
 /// Where the host test puts the CIB its `pcs -f` commands produced.
 pub const CIB: &str = "/handoff/cib.xml";
 
-/// Load the sections of the host-made CIB into the live cluster.
-fn load_configuration(c: &Cluster) {
-    let cib = std::fs::read_to_string(CIB).expect("the configuration made by pcs on the host");
+/// Load the sections of the host-made CIB at `path` into the live cluster.
+pub(crate) fn load_configuration(c: &Cluster, path: &str) {
+    let cib = std::fs::read_to_string(path).expect("the configuration made by pcs on the host");
     // A fresh CIB has empty resources and constraints to replace, and no
     // rsc_defaults yet: that one is created under configuration.
     for (scope, verb, under) in [
@@ -249,7 +249,7 @@ fn load_configuration(c: &Cluster) {
 
 /// Whether `g` comes up on `node` while the cluster keeps making progress
 /// (`stall`: how long it may show no change at all).
-fn located(c: &Cluster, g: &Group, node: &str, stall: Duration) -> bool {
+pub(crate) fn located(c: &Cluster, g: &Group, node: &str, stall: Duration) -> bool {
     c.wait_location_progress(&format!("{}_vip", g.id), node, stall)
 }
 
@@ -428,7 +428,7 @@ fn form_cluster() -> Cluster {
         dump_logs(&c);
         panic!("the cluster did not form");
     }
-    load_configuration(&c);
+    load_configuration(&c, CIB);
     let started = GROUPS
         .iter()
         .chain([&(NODEWIDE, "n2")])

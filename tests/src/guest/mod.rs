@@ -13,6 +13,7 @@ pub mod report;
 pub mod scale;
 pub mod scenarios;
 pub mod serve;
+pub mod standby;
 pub mod sys;
 pub mod topo;
 pub mod vservers;

@@ -8,6 +8,7 @@
 //! until every client holds its lock again; meanwhile a group that does not
 //! move keeps locking on node2. At the sizes above 1, the same drain with
 //! the ClusterLabs group around the nodes' own servers, for comparison.
+//! Last, the drain of the largest size through Pacemaker (standby.rs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,10 +47,10 @@ fn rounds() -> Vec<usize> {
 static EXPORT_STARTS: std::sync::Mutex<Vec<f64>> = std::sync::Mutex::new(Vec::new());
 
 /// The group that stays on node2 through every drain.
-const STILL: usize = 40;
+pub(crate) const STILL: usize = 40;
 
 /// Group `i`: its loop device, directory, address and server name.
-fn group(i: usize, dev: &str) -> Group {
+pub(crate) fn group(i: usize, dev: &str) -> Group {
     let s = |t: String| -> &'static str { Box::leak(t.into_boxed_str()) };
     Group {
         id: s(format!("s{i:02}")),
@@ -201,8 +202,12 @@ pub fn run(w: &mut World) {
     w.node3.start_nfs_server(10);
     let rounds = rounds();
     let n_max = rounds.iter().copied().max().unwrap_or(1);
-    let groups = make_groups(n_max + 1);
-    let still = group(STILL, groups[n_max].dev);
+    // The drain through Pacemaker, at the size the host made its
+    // configuration for (see standby.rs).
+    let standby: Option<usize> = super::cmdline("handoff.standby").and_then(|v| v.parse().ok());
+    let made = n_max.max(standby.unwrap_or(0));
+    let groups = make_groups(made + 1);
+    let still = group(STILL, groups[made].dev);
     for d in [still.dir, still.mnt] {
         let _ = std::fs::create_dir_all(d);
     }
@@ -236,6 +241,19 @@ pub fn run(w: &mut World) {
     }
     let _ = w.client.run(&["umount", "-l", still.mnt]);
     stop_on(&w.node2, &still);
+    match standby {
+        Some(n) => {
+            let devs: Vec<String> = groups[..n].iter().map(|g| g.dev.to_owned()).collect();
+            super::standby::run(&devs, still.dev);
+        }
+        None => {
+            check(
+                "scale: the host asked for the drain through Pacemaker (handoff.standby)",
+                false,
+                "",
+            );
+        }
+    }
 }
 
 /// One size: start, cost, monitors, a client lock on each, the drain,
@@ -448,7 +466,7 @@ fn lock_each(w: &mut World, groups: &[Group]) -> (bool, Vec<(u32, u32)>) {
 }
 
 /// How many of `devs` have a lock, from one read of /proc/locks.
-fn devices_locked(devs: &[(u32, u32)]) -> usize {
+pub(crate) fn devices_locked(devs: &[(u32, u32)]) -> usize {
     let m = sys::locks_by_dev();
     devs.iter()
         .filter(|d| m.get(d).copied().unwrap_or(0) >= 1)
