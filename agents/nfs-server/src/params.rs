@@ -186,7 +186,11 @@ pub struct ServerParams {
     #[param(short = "Grace period (seconds)", default = "90")]
     pub grace_time: Bounded<5, 3600>,
 
-    /// NFSv4 lease time of this server, in seconds.
+    /// NFSv4 lease time of this server, in seconds. Keep it longer than a
+    /// takeover after a crash takes, fencing included: a Linux NFSv4.1
+    /// client gives up its connection one lease after the server went
+    /// quiet and then reconnects on its own back-off (up to 16 s), which
+    /// the taking node's tickles cannot shorten.
     #[param(short = "Lease time (seconds)", default = "90")]
     pub lease_time: Bounded<10, 3600>,
 
