@@ -55,7 +55,7 @@ fn scale_in_a_vm() {
     let run = vm::run_on_host_root(
         scratch.path(),
         &args,
-        Duration::from_secs(2400),
+        Duration::from_secs(3600),
         &[(cib, guest::standby::CIB)],
     );
     vm::report("scale", &run);

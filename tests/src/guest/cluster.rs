@@ -60,12 +60,7 @@ const NODEWIDE_MEMBERS: [&str; 4] = ["fs", "locks", "export", "vip"];
 /// test runs them with `pcs -f` on the host, where pcs starts in a fraction
 /// of the time it takes under emulation, and the guest loads the result.
 pub fn pcs_commands() -> Vec<Vec<String>> {
-    let mut all = vec![words(&[
-        "resource",
-        "defaults",
-        "update",
-        "resource-stickiness=100",
-    ])];
+    let mut all = vec![stickiness()];
     for (g, prefers) in &GROUPS {
         let mut server = server_params(g.name, g.dir, g.vip, "eth0", "20");
         // C is the run's "before": its clients reconnect on their own
@@ -73,17 +68,7 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
         if g.id == C.id {
             server.push("tickle=false".into());
         }
-        let members = [
-            ("fs", "fs", fs_params(g.dev, g.dir)),
-            ("server", "nfs-server", server),
-            (
-                "export",
-                "export",
-                export_params(Some(g.name), g.dir, g.fsid),
-            ),
-            ("vip", "vip", server_vip_params(g.name, g.vip)),
-        ];
-        group_commands(&mut all, g, members, prefers);
+        virtual_group(&mut all, g, server, prefers);
     }
     // The node-wide group: nlm-locks opens a grace period on the taking
     // node by restarting its server, which exports nothing else.
@@ -175,9 +160,35 @@ pub(crate) fn server_vip_params(name: &str, vip: &str) -> Vec<String> {
     ]
 }
 
+/// Resources stay where they run (a recovered node pulls nothing back).
+pub(crate) fn stickiness() -> Vec<String> {
+    words(&["resource", "defaults", "update", "resource-stickiness=100"])
+}
+
+/// A virtual-server group's commands (fs, nfs-server with `server` as its
+/// parameters, export, vip inside the server) and its preference.
+pub(crate) fn virtual_group(
+    all: &mut Vec<Vec<String>>,
+    g: &Group,
+    server: Vec<String>,
+    prefers: &str,
+) {
+    let members = [
+        ("fs", "fs", fs_params(g.dev, g.dir)),
+        ("server", "nfs-server", server),
+        (
+            "export",
+            "export",
+            export_params(Some(g.name), g.dir, g.fsid),
+        ),
+        ("vip", "vip", server_vip_params(g.name, g.vip)),
+    ];
+    group_commands(all, g, members, prefers);
+}
+
 /// One group's `pcs resource create` commands, members in start order, and
 /// its location preference.
-pub(crate) fn group_commands(
+fn group_commands(
     all: &mut Vec<Vec<String>>,
     g: &Group,
     members: [(&str, &str, Vec<String>); 4],
@@ -208,7 +219,7 @@ pub(crate) fn group_commands(
     ]));
 }
 
-pub(crate) fn words(ws: &[&str]) -> Vec<String> {
+fn words(ws: &[&str]) -> Vec<String> {
     ws.iter().map(|w| w.to_string()).collect()
 }
 

@@ -328,6 +328,19 @@ fn round(
         vservers::kernel_threads("nfsd").saturating_sub(nfsd0) as f64,
         "threads",
     );
+    // The pool mode (how a server's threads are spread over CPUs) is one
+    // setting of the whole kernel's sunrpc, which refuses a change while
+    // any server runs: no virtual server can have its own.
+    let mode = "/sys/module/sunrpc/parameters/pool_mode";
+    let now = std::fs::read_to_string(mode).unwrap_or_default();
+    let changed = std::fs::write(mode, "percpu");
+    check(
+        &format!("scale: with {n} server(s) running, the kernel refuses another pool mode"),
+        changed
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY)),
+        format!("pool_mode {}: {changed:?}", now.trim()),
+    );
 
     // The monitors: one group's, and every group's per minute at the
     // default intervals (each monitor a process of its own, as Pacemaker
@@ -382,12 +395,24 @@ fn round(
 
     // The drain.
     let on_still = Loop::on(&w.client, still.mnt, &format!("still{n}"));
+    let writer = MovedWriter::start(w, &groups[0], &format!("n{n}"));
+    // Pacemaker's recurring monitor of the writer's server, which records
+    // the connections its next start tickles.
+    for (a, p) in members(&groups[0])
+        .iter()
+        .filter(|(a, _)| *a == "nfs-server")
+    {
+        let _ = run_member(&w.node3, &groups[0], a, "monitor", p);
+    }
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     let moved = each(groups, limit, |g| {
-        stop_on(&w.node3, g) && start_on(&w.node2, g)
+        let ok = stop_on(&w.node3, g) && start_on(&w.node2, g);
+        writer.started(g);
+        ok
     });
     let serving = t.elapsed();
+    writer.report(&format!("n{n}"));
     let back = moved
         .then(|| wait_for(Duration::from_secs(180), all_held))
         .flatten();
@@ -429,10 +454,7 @@ fn round(
         later.last().copied().unwrap_or(0) as f64,
         "locks",
     );
-    let d = on_still.finish();
-    let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
-    let max = d["max_ms"].as_f64().unwrap_or(f64::NAN);
-    metric(&format!("n{n}_still_group_max_ms"), max, "ms");
+    let (errors, max, d) = still_result(on_still, &format!("n{n}"));
     check(
         &format!("scale: drain of {n}: the group that does not move saw no failed lock operation and no pause of 5 s or more"),
         errors == 0 && max < 5000.0,
@@ -453,6 +475,65 @@ fn round(
         "",
     );
     drain
+}
+
+/// Stop the loop of the group that stays: its failed operations, its
+/// slowest (also metric `{prefix}_still_group_max_ms`) and its summary.
+pub(crate) fn still_result(on_still: Loop, prefix: &str) -> (u64, f64, serde_json::Value) {
+    let d = on_still.finish();
+    let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
+    let max = d["max_ms"].as_f64().unwrap_or(f64::NAN);
+    metric(&format!("{prefix}_still_group_max_ms"), max, "ms");
+    (errors, max, d)
+}
+
+/// A writer (fsync'd records) on one group through a drain: how long
+/// after that group's start ended on the taking node (its address is the
+/// last member up) the writer's longest wait ended.
+struct MovedWriter<'a> {
+    group: &'a Group,
+    writer: std::sync::Mutex<Option<Loop>>,
+    up: std::sync::Mutex<Option<std::time::SystemTime>>,
+}
+
+impl<'a> MovedWriter<'a> {
+    /// Start writing to `g`, mounted on the client.
+    fn start(w: &World, g: &'a Group, tag: &str) -> Self {
+        MovedWriter {
+            group: g,
+            writer: std::sync::Mutex::new(Some(Loop::journal(&w.client, g.mnt, tag))),
+            up: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// `g`'s start on the taking node has just ended.
+    fn started(&self, g: &Group) {
+        if g.id == self.group.id {
+            if let Ok(mut up) = self.up.lock() {
+                *up = Some(std::time::SystemTime::now());
+            }
+        }
+    }
+
+    /// Metrics `{prefix}_writer_after_address_ms` and `_stall_ms`.
+    fn report(&self, prefix: &str) {
+        let Some(l) = self.writer.lock().ok().and_then(|mut w| w.take()) else {
+            return;
+        };
+        let d = l.finish();
+        let up = self.up.lock().ok().and_then(|u| *u);
+        let after = up.map_or(f64::NAN, |up| crate::timeline::stall_after(&d, up));
+        note(format!(
+            "scale: {prefix}: the writer on {} resumed {after:.0} ms after its group started on node2: {d}",
+            self.group.id
+        ));
+        metric(&format!("{prefix}_writer_after_address_ms"), after, "ms");
+        metric(
+            &format!("{prefix}_writer_stall_ms"),
+            d["max_ms"].as_f64().unwrap_or(f64::NAN),
+            "ms",
+        );
+    }
 }
 
 /// The client mounts each group's export and holds a lock on it: whether
@@ -652,12 +733,16 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
         format!("{} of {n} devices with a lock", with_lock()),
     );
     let on_still = Loop::on(&w.client, still.mnt, &format!("clstill{n}"));
+    let writer = MovedWriter::start(w, &groups[0], &format!("cl{n}"));
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     let moved = each(groups, limit, |g| {
-        clusterlabs_group(&w.node3, g, "stop") && clusterlabs_group(&w.node2, g, "start")
+        let ok = clusterlabs_group(&w.node3, g, "stop") && clusterlabs_group(&w.node2, g, "start");
+        writer.started(g);
+        ok
     });
     let serving = t.elapsed().as_secs_f64() * 1000.0;
+    writer.report(&format!("clusterlabs_n{n}"));
     metric(
         &format!("clusterlabs_n{n}_drain_all_started_ms"),
         serving,
@@ -693,10 +778,7 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
         kept as f64,
         "locks",
     );
-    let d = on_still.finish();
-    let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
-    let max = d["max_ms"].as_f64().unwrap_or(f64::NAN);
-    metric(&format!("clusterlabs_n{n}_still_group_max_ms"), max, "ms");
+    let (errors, _, d) = still_result(on_still, &format!("clusterlabs_n{n}"));
     check(
         &format!("scale: ClusterLabs drain of {n}: the group that does not move saw no failed lock operation"),
         errors == 0,

@@ -16,11 +16,10 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::cluster::{
-    export_params, fs_params, group_commands, load_configuration, located, server_params,
-    server_vip_params, words, STALL,
+    load_configuration, located, server_params, stickiness, virtual_group, STALL,
 };
 use super::report::{check, metric, note};
-use super::scale::{devices_locked, group, STILL};
+use super::scale::{devices_locked, group, still_result, STILL};
 use super::scenarios::{kill, lock_cmd, spawn_ready, Group, Loop};
 use super::sys::{self, rdev, wait_for};
 use super::topo::Host;
@@ -40,28 +39,13 @@ fn dev_link(i: usize) -> String {
 /// the group that stays, preferring n2: the README's, with the agents'
 /// default threads and the scale suite's 60 s reclaim window.
 pub fn pcs_commands(n: usize) -> Vec<Vec<String>> {
-    let mut all = vec![words(&[
-        "resource",
-        "defaults",
-        "update",
-        "resource-stickiness=100",
-    ])];
+    let mut all = vec![stickiness()];
     for i in (0..n).chain([STILL]) {
         let g = group(i, &dev_link(i));
         let mut server = server_params(g.name, g.dir, g.vip, "eth0", "60");
         server.retain(|p| !p.starts_with("threads="));
-        let members = [
-            ("fs", "fs", fs_params(g.dev, g.dir)),
-            ("server", "nfs-server", server),
-            (
-                "export",
-                "export",
-                export_params(Some(g.name), g.dir, g.fsid),
-            ),
-            ("vip", "vip", server_vip_params(g.name, g.vip)),
-        ];
         let prefers = if i == STILL { "n2" } else { "n1" };
-        group_commands(&mut all, &g, members, prefers);
+        virtual_group(&mut all, &g, server, prefers);
     }
     all
 }
@@ -77,6 +61,7 @@ pub fn run(devs: &[String], still_dev: &str) {
         let _ = std::fs::remove_file(dev_link(i));
         std::os::unix::fs::symlink(dev, dev_link(i)).expect("a link to the loop device");
     }
+    std::env::set_var("HANDOFF_BIN_DIR", "/handoff/bin");
     let t = Instant::now();
     let c = Cluster::start_with_nfs(2, 20);
     let online = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -139,62 +124,72 @@ pub fn run(devs: &[String], still_dev: &str) {
         format!("{} of {n} devices with a lock", devices_locked(&locked)),
     );
 
-    // The drain.
+    // The drain, as the site's Pacemaker runs it.
     let on_still = Loop::on(&client, still.mnt, "pcsstill");
     std::thread::sleep(Duration::from_millis(500));
-    let since = SystemTime::now();
-    let t = Instant::now();
-    c.node("n2").ok("crm_standby", &["-N", "n1", "-v", "on"]);
-    let moved = groups.iter().all(|g| located(&c, g, "n2", STALL));
-    let serving = t.elapsed();
-    let back = moved
-        .then(|| wait_for(Duration::from_secs(180), all_held))
-        .flatten();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    metric(&format!("standby_n{n}_all_serving_ms"), ms(serving), "ms");
-    metric(
-        &format!("standby_n{n}_locks_back_ms"),
-        back.map_or(f64::NAN, |b| ms(serving + b)),
-        "ms",
+    let drains = Drains {
+        c: &c,
+        groups: &groups,
+        locked: &locked,
+    };
+    drains.run(
+        ("n1", "n2"),
+        &format!("standby_n{n}"),
+        &["crm_standby", "-N", "n1", "-v", "on"],
     );
-    check(
-        &format!(
-            "standby: n1's standby brings every one of the {n} group(s) to n2, and every lock back"
-        ),
-        moved && back.is_some(),
-        format!(
-            "{} of {n} devices with a lock; {}",
-            devices_locked(&locked),
-            c.any().crm_mon_xml()
-        ),
+    throttle_report(&c);
+    // The same groups back to n1 with Pacemaker's throttle out of the way
+    // (a load threshold no node reaches): what its pace cost the drain.
+    // The controller looks at the load every 30 s; the move waits for it
+    // to leave its high-load mode.
+    let modes = |node: &crate::cluster::Node| -> Vec<String> {
+        node.pacemaker_log()
+            .lines()
+            .filter(|l| l.contains("New throttle mode"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let seen: Vec<usize> = c.nodes.iter().map(|node| modes(node).len()).collect();
+    let n2 = c.node("n2");
+    n2.ok(
+        "crm_attribute",
+        &[
+            "--type",
+            "crm_config",
+            "--name",
+            "load-threshold",
+            "--update",
+            "10000%",
+        ],
     );
-    // The agents' own share: n1's first stop to n2's last address up.
-    let events = timeline::events(&c, since);
-    let first_stop = events
-        .iter()
-        .find(|e| e.node == "n1" && e.what.starts_with("stop succeeded"));
-    let last_up = events.iter().rfind(|e| {
-        e.node == "n2" && e.who.ends_with("_vip)") && e.what.starts_with("start succeeded")
-    });
-    if let (Some(a), Some(b)) = (first_stop, last_up) {
-        let span = b.at.duration_since(a.at).unwrap_or_default();
-        metric(
-            &format!("standby_n{n}_first_stop_to_last_up_ms"),
-            ms(span),
-            "ms",
-        );
-    }
-    let actions = events
-        .iter()
-        .filter(|e| e.what.starts_with("stop succeeded") || e.what.starts_with("start succeeded"))
-        .count();
+    n2.ok("crm_standby", &["-N", "n1", "-v", "off"]);
+    let eased =
+        crate::util::wait_until(Duration::from_secs(90), Duration::from_millis(500), || {
+            c.nodes.iter().zip(&seen).all(|(node, &k)| {
+                let m = modes(node);
+                m.len() > k
+                    && m.last()
+                        .is_some_and(|l| !l.contains(": high") && !l.contains(": extreme"))
+            })
+        });
     note(format!(
-        "standby: {actions} start and stop actions in the drain of {n} group(s)"
+        "standby: the controllers left their high-load mode: {eased}"
     ));
-    let d = on_still.finish();
-    let errors = d["errors"].as_u64().unwrap_or(u64::MAX);
-    let max = d["max_ms"].as_f64().unwrap_or(f64::NAN);
-    metric(&format!("standby_n{n}_still_group_max_ms"), max, "ms");
+    drains.run(
+        ("n2", "n1"),
+        &format!("standby_n{n}_unthrottled"),
+        &[
+            "crm_attribute",
+            "--type",
+            "rsc_defaults",
+            "--name",
+            "resource-stickiness",
+            "--update",
+            "0",
+        ],
+    );
+    throttle_report(&c);
+    let (errors, max, d) = still_result(on_still, &format!("standby_n{n}"));
     check(
         &format!("standby: drain of {n}: the group that stays (n2) saw no failed lock operation and no pause of 5 s or more"),
         errors == 0 && max < 5000.0 && c.location(&format!("{}_vip", still.id)).as_deref() == Some("n2"),
@@ -210,4 +205,121 @@ pub fn run(devs: &[String], still_dev: &str) {
     let t = Instant::now();
     drop(c);
     note(format!("standby: cluster gone after {:?}", t.elapsed()));
+}
+
+/// The drained groups and what tells that they are back.
+struct Drains<'a> {
+    c: &'a Cluster,
+    groups: &'a [Group],
+    locked: &'a [(u32, u32)],
+}
+
+impl Drains<'_> {
+    /// Run `trigger` (a cluster command, on n2) and wait until every group
+    /// serves on `to` with its client's lock back. Metrics under `prefix`:
+    /// until all serve, until every lock is back, and the agents' own span
+    /// (the first stop on `from` to the last address up on `to`).
+    fn run(&self, (from, to): (&str, &str), prefix: &str, trigger: &[&str]) {
+        let (c, n) = (self.c, self.groups.len());
+        let all_held = || devices_locked(self.locked) == n;
+        let since = SystemTime::now();
+        let t = Instant::now();
+        c.node("n2").ok(trigger[0], &trigger[1..]);
+        let moved = self.groups.iter().all(|g| located(c, g, to, STALL));
+        let serving = t.elapsed();
+        let back = moved
+            .then(|| wait_for(Duration::from_secs(180), all_held))
+            .flatten();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        metric(&format!("{prefix}_all_serving_ms"), ms(serving), "ms");
+        metric(
+            &format!("{prefix}_locks_back_ms"),
+            back.map_or(f64::NAN, |b| ms(serving + b)),
+            "ms",
+        );
+        check(
+            &format!(
+                "standby: {} brings every one of the {n} group(s) from {from} to {to}, and every lock back",
+                trigger.join(" ")
+            ),
+            moved && back.is_some(),
+            format!(
+                "{} of {n} devices with a lock; {}",
+                devices_locked(self.locked),
+                c.any().crm_mon_xml()
+            ),
+        );
+        let events = timeline::events(c, since);
+        let first_stop = events
+            .iter()
+            .find(|e| e.node == from && e.what.starts_with("stop succeeded"));
+        let last_up = events.iter().rfind(|e| {
+            e.node == to && e.who.ends_with("_vip)") && e.what.starts_with("start succeeded")
+        });
+        if let (Some(a), Some(b)) = (first_stop, last_up) {
+            let span = b.at.duration_since(a.at).unwrap_or_default();
+            metric(
+                &format!("{prefix}_first_stop_to_last_up_ms"),
+                ms(span),
+                "ms",
+            );
+        }
+        // Each action as the span its log line gives ("... succeeded in X
+        // ms", logged at its end): their time in all, and how many ran at
+        // once at most (what Pacemaker's scheduling allowed).
+        let spans: Vec<(SystemTime, SystemTime)> = events
+            .iter()
+            .filter(|e| {
+                e.what.starts_with("stop succeeded") || e.what.starts_with("start succeeded")
+            })
+            .filter_map(|e| {
+                let ms: f64 = e
+                    .what
+                    .rsplit_once(" in ")?
+                    .1
+                    .strip_suffix(" ms")?
+                    .parse()
+                    .ok()?;
+                Some((e.at - Duration::from_secs_f64(ms / 1000.0), e.at))
+            })
+            .collect();
+        let busy: f64 = spans
+            .iter()
+            .map(|(a, b)| b.duration_since(*a).unwrap_or_default().as_secs_f64())
+            .sum();
+        let peak = spans
+            .iter()
+            .map(|(a, _)| spans.iter().filter(|(x, y)| x <= a && a < y).count())
+            .max()
+            .unwrap_or(0);
+        metric(&format!("{prefix}_actions_busy_ms"), busy * 1000.0, "ms");
+        metric(
+            &format!("{prefix}_actions_at_once_max"),
+            peak as f64,
+            "actions",
+        );
+        note(format!(
+            "standby: {} start and stop actions from {from} to {to} ({prefix}): {busy:.1} s of their own, at most {peak} at once",
+            spans.len()
+        ));
+    }
+}
+
+/// Pacemaker's own pace: the controller lowers how many actions a node may
+/// run at once when it finds the node's CPU loaded (its throttle: one at a
+/// time under high load), and says so in its log.
+fn throttle_report(c: &Cluster) {
+    for node in &c.nodes {
+        let log = node.pacemaker_log();
+        let throttle: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("New throttle mode") || l.contains("supports at most"))
+            .collect();
+        note(format!(
+            "standby: {}'s controller changed its throttle {} time(s):\n{}",
+            node.name,
+            throttle.len(),
+            throttle.join("\n")
+        ));
+    }
 }
