@@ -117,6 +117,7 @@ pub fn refresh(state_dir: &Path, ip: IpAddr, merge: bool) -> std::io::Result<Opt
 /// stop).
 pub fn keep(log: &ocf::Logger, state_dir: &Path, ip: IpAddr, merge: bool) {
     match refresh(state_dir, ip, merge) {
+        Ok(Some(0)) => log.debug(format!("no client connection to {ip} to record")),
         Ok(Some(n)) => log.info(format!(
             "recorded {n} client connection(s) to {ip} on the export, to tickle after a move"
         )),
