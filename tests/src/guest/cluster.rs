@@ -471,14 +471,7 @@ impl Clients {
         let client = Host::in_netns("client", &c.switch, "192.0.2.250");
         client.start_nfs_client();
         for g in GROUPS.iter().map(|(g, _)| g).chain([&NODEWIDE]) {
-            let _ = std::fs::create_dir_all(format!("/proc/{}/root{}", client.pid, g.mnt));
-            client.ok(&[
-                "mount.nfs",
-                &format!("{}:{}", g.vip, g.dir),
-                g.mnt,
-                "-o",
-                "vers=3,proto=tcp",
-            ]);
+            super::scenarios::World::mount_v3(&client, g);
         }
         let (a, b, cc, n) = (&A, &B, &C, &NODEWIDE);
         let wrote = client.run_for(

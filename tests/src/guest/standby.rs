@@ -20,7 +20,7 @@ use super::cluster::{
 };
 use super::report::{check, metric, note};
 use super::scale::{devices_locked, group, still_result, STILL};
-use super::scenarios::{kill, lock_cmd, spawn_ready, Group, Loop};
+use super::scenarios::{kill, lock_cmd, spawn_ready, Group, Loop, World};
 use super::sys::{self, rdev, wait_for};
 use super::topo::Host;
 use crate::cluster::Cluster;
@@ -101,14 +101,7 @@ pub fn run(devs: &[String], still_dev: &str) {
     client.start_nfs_client();
     let mut holders = Vec::new();
     for g in groups.iter().chain([&still]) {
-        let _ = std::fs::create_dir_all(format!("/proc/{}/root{}", client.pid, g.mnt));
-        client.ok(&[
-            "mount.nfs",
-            &format!("{}:{}", g.vip, g.dir),
-            g.mnt,
-            "-o",
-            "vers=3,proto=tcp",
-        ]);
+        World::mount_v3(&client, g);
         let (child, line) = spawn_ready(
             lock_cmd(&client, &["hold", &format!("{}/lock", g.mnt)]),
             Duration::from_secs(60),

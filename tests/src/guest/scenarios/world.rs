@@ -101,7 +101,14 @@ impl World {
 
     /// Mount the group's export on the client, over NFSv3 through its VIP.
     pub(crate) fn mount(&self, g: &Group) {
-        self.client.ok(&[
+        World::mount_v3(&self.client, g);
+    }
+
+    /// Mount the group's export on `client` over NFSv3 through its VIP,
+    /// at its mount point.
+    pub(crate) fn mount_v3(client: &Host, g: &Group) {
+        let _ = std::fs::create_dir_all(format!("/proc/{}/root{}", client.pid, g.mnt));
+        client.ok(&[
             "mount.nfs",
             &format!("{}:{}", g.vip, g.dir),
             g.mnt,
