@@ -2,7 +2,8 @@
 //! address is up), on this machine's kernel: a client holds an idle TCP
 //! connection to an address that vip then moves to another namespace. The
 //! client notices nothing by itself; one tickle from the taking namespace
-//! and its connection is reset, so that it reconnects at once.
+//! and its connection is reset, so that it reconnects at once. vip's stop
+//! noted the connection on its way out, for the server's stop to record.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read};
@@ -85,6 +86,15 @@ fn a_tickle_from_the_taking_node_resets_a_dead_connection_at_once() {
     assert!(
         matches!(&idle, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
         "without a tickle the connection should stay silent, got {idle:?}"
+    );
+
+    // What vip's stop noted for the server's stop to record: the
+    // connection, as the server saw it.
+    let ip = VIP.parse().expect("the address");
+    let noted = nsm::tickle::Departed::new(&scratch.join("rsctmp-old"), ip).take();
+    assert!(
+        noted.contains(&conn),
+        "vip's stop noted {noted:?}, not {conn:?}"
     );
 
     // One tickle from the namespace that has the address now.

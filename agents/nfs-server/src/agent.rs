@@ -198,13 +198,13 @@ fn wake_lockd(ctx: &Ctx, server: &Server, node: &vserver::Node) {
 }
 
 /// Inside the server: record its clients' TCP connections on the export,
-/// for the helper of the next start to tickle. At stop (`merge`) what the
-/// table still shows is added to the last monitor's record, not put in its
-/// place: in a group nothing is left by then (nfsd closes its connections
-/// to an address as the address goes, measured), but a server stopped
-/// with its address still up records them here.
-fn record_clients(ctx: &Ctx, p: &ServerParams, merge: bool) {
-    nsm::tickle::keep(&ctx.log, Path::new("/var/lib/nfs"), p.ip, merge);
+/// for the helper of the next start to tickle. A stop merges (see
+/// [`nsm::tickle::Update`]): in a group nothing is left in the table by
+/// then (nfsd closes its connections to an address as the address goes,
+/// measured), but vip noted them as it removed the address, and a server
+/// stopped with its address still up finds them here.
+fn record_clients(ctx: &Ctx, p: &ServerParams, update: nsm::tickle::Update) {
+    nsm::tickle::keep(&ctx.log, Path::new("/var/lib/nfs"), p.ip, update);
 }
 
 /// Put back the client records a shutdown saved aside, if it was cut
@@ -540,6 +540,11 @@ impl Agent for NfsServer {
             ocf::helper::stop(grace::FLAG, &ctx.state("helper"));
             let node =
                 vserver::Node::current().map_err(ServerError::io("opening", "/proc/self/ns"))?;
+            // vip's note is on this node's HA_RSCTMP: read before entering.
+            let departed = match p.tickle {
+                true => nsm::tickle::Departed::new(&ctx.state_dir, p.ip).take(),
+                false => Vec::new(),
+            };
             server.enter(false, &ctx.log).map_err(ServerError::from)?;
             // What the clients hold, when they can no longer change it (the
             // address is gone): the next start waits for as many.
@@ -547,7 +552,7 @@ impl Agent for NfsServer {
                 frozen = locks::held_on(&[dev]).first().map(|h| h.client_locks());
             }
             if p.tickle {
-                record_clients(ctx, p, true);
+                record_clients(ctx, p, nsm::tickle::Update::Merge(&departed));
             }
             let stopped = shut_down(ctx, &m, p.directory.as_path());
             nfsd::flush_caches();
@@ -605,7 +610,7 @@ impl Agent for NfsServer {
         // With the address down there are no connections to record, and
         // the record the helper tickles from must stay.
         if p.tickle && nsm::is_local(p.ip) {
-            record_clients(ctx, p, false);
+            record_clients(ctx, p, nsm::tickle::Update::Replace);
         }
         Ok(facts)
     }

@@ -335,9 +335,11 @@ impl Agent for NlmLocks {
         }
         save_records(ctx, p);
         if p.tickle {
-            // In group order the address left first and nothing is left
-            // to add; out of order the connections still stand.
-            nsm::tickle::keep(&ctx.log, &export_nsm_dir(p), p.ip, true);
+            // In group order the address left first: what vip noted as it
+            // removed it; out of order the connections still stand.
+            let departed = nsm::tickle::Departed::new(&ctx.state_dir, p.ip).take();
+            let update = nsm::tickle::Update::Merge(&departed);
+            nsm::tickle::keep(&ctx.log, &export_nsm_dir(p), p.ip, update);
         }
         let chosen = match backend::choose(p.backend) {
             Ok(c) => c,
@@ -463,7 +465,12 @@ impl Agent for NlmLocks {
             // With the address elsewhere there is nothing to record, and
             // the record the next start tickles from must stay.
             if p.tickle && nsm::is_local(p.ip) {
-                nsm::tickle::keep(&ctx.log, &export_nsm_dir(p), p.ip, false);
+                nsm::tickle::keep(
+                    &ctx.log,
+                    &export_nsm_dir(p),
+                    p.ip,
+                    nsm::tickle::Update::Replace,
+                );
             }
         }
         let mut facts = Facts::new()

@@ -9,7 +9,8 @@
 //! sent [`ROUNDS`] times, [`SPACING`] apart.
 //!
 //! The connections are recorded on the export, beside statd's records, so
-//! that they move with it: at each monitor and at stop. nfs-server records
+//! that they move with it: at each monitor and at stop, the stop adding
+//! what vip saw as it removed the address ([`Departed`]). nfs-server records
 //! and tickles those of a virtual server, nlm-locks those of a node-wide
 //! one; both through [`refresh`] and [`send_rounds`].
 
@@ -100,23 +101,31 @@ pub fn record(state_dir: &Path, conns: &[Conn]) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// What a record of the clients becomes.
+#[derive(Clone, Copy, Debug)]
+pub enum Update<'a> {
+    /// A monitor: what the table shows now, in place of the last record.
+    Replace,
+    /// A stop: the last record, plus what the table still shows, plus
+    /// what vip saw as it removed the address ([`Departed`]).
+    Merge(&'a [Conn]),
+}
+
 /// Record the client connections to `ip` that this network namespace's
-/// TCP table shows, in `state_dir`; with `merge`, added to the last
-/// record rather than put in its place (a stop: by then the server has
-/// usually closed them, and the last monitor's record must stay). Returns
-/// how many it recorded when the record changed, None when it did not.
-pub fn refresh(state_dir: &Path, ip: IpAddr, merge: bool) -> std::io::Result<Option<usize>> {
+/// TCP table shows, in `state_dir`, as `update` says. Returns how many it
+/// recorded when the record changed, None when it did not.
+pub fn refresh(state_dir: &Path, ip: IpAddr, update: Update) -> std::io::Result<Option<usize>> {
     let mut conns = connections(ip, &tcp_table());
-    if merge {
-        conns = union(&recorded(state_dir), &conns);
+    if let Update::Merge(departed) = update {
+        conns = union(&union(&recorded(state_dir), &conns), departed);
     }
     Ok(record(state_dir, &conns)?.then_some(conns.len()))
 }
 
 /// [`refresh`], saying in `log` what it recorded (an agent's monitor and
 /// stop).
-pub fn keep(log: &ocf::Logger, state_dir: &Path, ip: IpAddr, merge: bool) {
-    match refresh(state_dir, ip, merge) {
+pub fn keep(log: &ocf::Logger, state_dir: &Path, ip: IpAddr, update: Update) {
+    match refresh(state_dir, ip, update) {
         Ok(Some(0)) => log.debug(format!("no client connection to {ip} to record")),
         Ok(Some(n)) => log.info(format!(
             "recorded {n} client connection(s) to {ip} on the export, to tickle after a move"
@@ -125,6 +134,52 @@ pub fn keep(log: &ocf::Logger, state_dir: &Path, ip: IpAddr, merge: bool) {
         Err(e) => log.warn(format!(
             "cannot record the clients' connections on the export ({e}): after a move they reconnect on their own back-off"
         )),
+    }
+}
+
+/// The connections to an address that vip saw as it removed it, left on
+/// this node (`HA_RSCTMP`) for the stop of the server behind it. In a
+/// group vip stops first and the server's kernel closes its connections
+/// as the address goes, so without this a stop would find none and a
+/// client that connected since the last monitor would not be tickled.
+pub struct Departed(ocf::StateFile);
+
+impl Departed {
+    /// The note for `ip` in `dir`.
+    pub fn new(dir: &Path, ip: IpAddr) -> Self {
+        Self(ocf::StateFile::new(
+            dir,
+            "handoff",
+            "departed",
+            &canonical(ip).to_string(),
+            "tcp",
+        ))
+    }
+
+    /// vip, before it removes the address: the connections to it in this
+    /// network namespace (no note when there are none).
+    pub fn note(&self, ip: IpAddr) -> std::io::Result<usize> {
+        let conns = connections(ip, &tcp_table());
+        if conns.is_empty() {
+            self.0.remove()?;
+        } else {
+            self.0.write(&serde_json::to_vec(&conns)?)?;
+        }
+        Ok(conns.len())
+    }
+
+    /// The server's stop: the noted connections, the note removed (a
+    /// stop that fails after this still has the monitor's record).
+    pub fn take(&self) -> Vec<Conn> {
+        let conns = self
+            .0
+            .read()
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let _ = self.0.remove();
+        conns
     }
 }
 
@@ -349,23 +404,51 @@ mod tests {
         let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (_server, peer) = listener.accept().unwrap();
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(refresh(&dir, lo, false).unwrap().is_some());
+        assert!(refresh(&dir, lo, Update::Replace).unwrap().is_some());
         let conn = Conn {
             server: SocketAddr::new(lo, port),
             client: peer,
         };
         assert!(recorded(&dir).contains(&conn));
         // Unchanged: not written again.
-        assert_eq!(refresh(&dir, lo, false).unwrap(), None);
+        assert_eq!(refresh(&dir, lo, Update::Replace).unwrap(), None);
         // A stop that finds other connections keeps the last record's.
         let gone = Conn {
             server: "127.0.0.1:2049".parse().unwrap(),
             client: "127.0.0.1:700".parse().unwrap(),
         };
         record(&dir, &[gone]).unwrap();
-        refresh(&dir, lo, true).unwrap();
+        let departed = Conn {
+            server: "127.0.0.1:2049".parse().unwrap(),
+            client: "127.0.0.1:701".parse().unwrap(),
+        };
+        refresh(&dir, lo, Update::Merge(&[departed])).unwrap();
         let merged = recorded(&dir);
-        assert!(merged.contains(&gone) && merged.contains(&conn));
+        assert!(merged.contains(&gone) && merged.contains(&conn) && merged.contains(&departed));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_vip_notes_the_stop_takes_once() {
+        let dir = std::env::temp_dir().join(format!("tickle-departed-{}", std::process::id()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_server, peer) = listener.accept().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let note = Departed::new(&dir, lo);
+        assert!(note.note(lo).unwrap() >= 1);
+        let conn = Conn {
+            server: SocketAddr::new(lo, port),
+            client: peer,
+        };
+        assert!(note.take().contains(&conn));
+        assert!(note.take().is_empty(), "taken once");
+        // An address without connections leaves no note behind.
+        let none: IpAddr = "192.0.2.77".parse().unwrap();
+        let empty = Departed::new(&dir, none);
+        assert_eq!(empty.note(none).unwrap(), 0);
+        assert!(!empty.0.path().exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

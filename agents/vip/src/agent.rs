@@ -31,7 +31,10 @@ another host answers, naming that host's MAC; for IPv6 the kernel's duplicate ad
 plays that part, and an address it marks dadfailed is removed again. Announcements are gratuitous \
 ARPs (IPv4) or unsolicited neighbour advertisements (IPv6), the first sent before start returns \
 and the rest in the background when arp_bg is set. Stop removes exactly this address from \
-exactly this interface, and stops any announcer still running.\n\n\
+exactly this interface, and stops any announcer still running. Just before, it notes the TCP \
+connections to the address in HA_RSCTMP, for the NFS server's stop (nfs-server, nlm-locks) to \
+record on the export: once the address is gone the server's kernel closes them, and the taking \
+node tickles the clients from that record.\n\n\
 Monitor checks that the address is on the interface with its prefix, that the link is up and has \
 carrier, and that the address is not marked dadfailed.",
     actions: &[
@@ -289,6 +292,22 @@ fn wait_for_dad(
     }
 }
 
+/// Before the address goes: note its TCP clients on this node for the
+/// stop of the NFS server behind it (nfs-server, nlm-locks), which records
+/// them on the export for the taking node to tickle. Once the address is
+/// gone the server's kernel closes them and nothing would be left to see.
+fn note_departing(ctx: &Ctx, ip: IpAddr) {
+    match nsm::tickle::Departed::new(&ctx.state_dir, ip).note(ip) {
+        Ok(0) => {}
+        Ok(n) => ctx.log.info(format!(
+            "noted {n} client connection(s) to {ip} for the server's stop to record"
+        )),
+        Err(e) => ctx.log.warn(format!(
+            "cannot note the client connections to {ip} ({e}): those since the server's last monitor reconnect on their own back-off after the move"
+        )),
+    }
+}
+
 impl Agent for Vip {
     type Params = VipParams;
     const INFO: AgentInfo = INFO;
@@ -451,6 +470,9 @@ impl Agent for Vip {
                 .map(|l| l.name)
                 .unwrap_or_else(|| format!("interface {index}"))
         };
+        if !found.is_empty() {
+            note_departing(ctx, ip);
+        }
         for a in &found {
             nl.del_address(a)?;
             ctx.log

@@ -348,11 +348,10 @@ fn release_order(w: &World, vb4: &str) {
             ),
         ];
         std::thread::sleep(Duration::from_secs(1));
-        // Pacemaker's recurring monitor, with the writers connected.
+        // No monitor since the writers connected: what the taking node
+        // tickles is what the stop recorded (in the group's order, what
+        // vip noted as it removed the address).
         let list = members(&VB);
-        if let Some((name, p)) = list.iter().find(|(n, _)| *n == "nfs-server") {
-            let _ = run_member(from, &VB, name, "monitor", p);
-        }
         let since = SystemTime::now();
         // stop_members stops a list in reverse: give it `stops` reversed.
         let reversed: Members = stops
@@ -372,8 +371,25 @@ fn release_order(w: &World, vb4: &str) {
             detail,
         );
         std::thread::sleep(Duration::from_secs(1));
-        let events = timeline::events_in(&[(to.name.as_str(), to.read("/run/agents.log"))], since);
+        let events = timeline::events_in(
+            &[
+                (from.name.as_str(), from.read("/run/agents.log")),
+                (to.name.as_str(), to.read("/run/agents.log")),
+            ],
+            since,
+        );
         let up = timeline::first(&events, &to.name, "(vb_vip)", "start succeeded");
+        if group_order {
+            let noted = timeline::first(&events, &from.name, "(vb_vip)", "noted ");
+            check(
+                &format!(
+                    "vservers: VB's vip on {} noted its clients' connections as it left ({order})",
+                    from.name
+                ),
+                noted.is_some(),
+                "no 'noted N client connection(s)' from vb_vip's stop",
+            );
+        }
         for (v, l) in writers {
             let d = l.finish();
             let after = up.map_or(f64::NAN, |up| timeline::stall_after(&d, up));
@@ -561,8 +577,8 @@ impl Others {
         let va = Loop::journal(&w.client, VA.mnt, "va");
         std::thread::sleep(Duration::from_millis(500));
         // Pacemaker's recurring monitor, once VA's client is connected: it
-        // records the connection for the taking node to tickle (nfsd
-        // closes it as the address goes, so the stop finds none left).
+        // records the connection for the taking node to tickle (the stop
+        // adds what vip noted; after a crash this record is all there is).
         for (name, params) in members(&VA).iter().filter(|(n, _)| *n == "nfs-server") {
             let m = run_member(&w.node3, &VA, name, "monitor", params);
             check(
