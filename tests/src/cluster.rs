@@ -74,6 +74,13 @@ impl Node {
         String::from_utf8_lossy(&run_ok(self.command(program).args(args)).stdout).into_owned()
     }
 
+    /// Run a program in the node with `input` on its stdin; panic when it
+    /// fails.
+    pub fn ok_with_input(&self, program: &str, args: &[&str], input: &str) -> String {
+        let out = crate::util::run_ok_with_input(self.command(program).args(args), input);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `pcs ARGS` in the node; panic when it fails.
     pub fn pcs(&self, args: &[&str]) -> String {
         self.ok("pcs", args)

@@ -4,8 +4,8 @@
 //! node while a group that stays keeps locking; the cost of nfsd threads;
 //! and a node-wide export table growing to 32 entries, through handoff's
 //! export and ClusterLabs' exportfs (see handoff_tests::guest::scale); then
-//! the drain of the largest size through Pacemaker, with a node standby
-//! (handoff_tests::guest::standby). The
+//! the drain of the largest size (or `HANDOFF_STANDBY`) through
+//! Pacemaker, with a node standby (handoff_tests::guest::standby). The
 //! guest runs on this machine's root filesystem (read-only, under an
 //! overlay), where resource-agents is. The console log and the
 //! measurements land in target/vm-logs/scale-*.
@@ -46,6 +46,15 @@ fn scale_in_a_vm() {
         );
         standby = parsed.iter().copied().max().unwrap_or(STANDBY);
         args.push_str(&format!(" handoff.scale={sizes}"));
+    }
+    // HANDOFF_STANDBY: the drain through Pacemaker's size alone (e.g.
+    // HANDOFF_SCALE=1 HANDOFF_STANDBY=32, without the other 32-group runs).
+    if let Ok(n) = std::env::var("HANDOFF_STANDBY") {
+        standby = n
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| panic!("HANDOFF_STANDBY={n}: give a group count, e.g. 32"));
     }
     args.push_str(&format!(" handoff.standby={standby}"));
     // Its configuration, made with the README's pcs commands here.

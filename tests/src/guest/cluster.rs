@@ -253,8 +253,9 @@ pub(crate) fn load_configuration(c: &Cluster, path: &str) {
             .find(&open)
             .and_then(|a| cib[a..].find(&close).map(|b| &cib[a..a + b + close.len()]))
             .unwrap_or_else(|| panic!("no {scope} in the configuration"));
+        // On stdin: 32 groups' resources are more than one argument may be.
         c.any()
-            .ok("cibadmin", &[verb, "--scope", under, "--xml-text", section]);
+            .ok_with_input("cibadmin", &[verb, "--scope", under, "--xml-pipe"], section);
     }
 }
 
