@@ -4,8 +4,8 @@
 //! node while a group that stays keeps locking; the cost of nfsd threads;
 //! and a node-wide export table growing to 32 entries, through handoff's
 //! export and ClusterLabs' exportfs (see handoff_tests::guest::scale); then
-//! the drain of the largest size (or `HANDOFF_STANDBY`) through
-//! Pacemaker, with a node standby (handoff_tests::guest::standby). The
+//! the drain of 8 groups (or `HANDOFF_STANDBY`) through Pacemaker, with a
+//! node standby (handoff_tests::guest::standby). The
 //! guest runs on this machine's root filesystem (read-only, under an
 //! overlay), where resource-agents is. The console log and the
 //! measurements land in target/vm-logs/scale-*.
@@ -16,7 +16,11 @@ use handoff_tests::util::{cib_from_pcs, have};
 use handoff_tests::{guest, needs_root, vm, Scratch};
 
 /// How many groups the drain through Pacemaker moves, unless
-/// HANDOFF_SCALE names a larger size.
+/// HANDOFF_STANDBY names another count. Not the largest HANDOFF_SCALE
+/// size: with 32 groups Pacemaker had not started them all when the VM's
+/// hour ran out, likely because their recurring monitors at the default
+/// intervals alone need 1.8 of this emulated machine's 2 cores (each exec
+/// about 250 ms under TCG).
 const STANDBY: usize = 8;
 
 #[test]
@@ -31,7 +35,7 @@ fn scale_in_a_vm() {
     }
     let scratch = Scratch::new("scale-vm");
     // The guest's own sizes (1 and 8) unless HANDOFF_SCALE names others;
-    // the drain through Pacemaker at the largest (8 by default).
+    // the drain through Pacemaker at 8 unless HANDOFF_STANDBY says.
     let mut args = "handoff.scenarios=scale".to_owned();
     let mut standby = STANDBY;
     if let Ok(sizes) = std::env::var("HANDOFF_SCALE") {
@@ -44,11 +48,10 @@ fn scale_in_a_vm() {
             !parsed.is_empty(),
             "HANDOFF_SCALE={sizes}: give group counts separated by commas, e.g. 1,8,32"
         );
-        standby = parsed.iter().copied().max().unwrap_or(STANDBY);
         args.push_str(&format!(" handoff.scale={sizes}"));
     }
-    // HANDOFF_STANDBY: the drain through Pacemaker's size alone (e.g.
-    // HANDOFF_SCALE=1 HANDOFF_STANDBY=32, without the other 32-group runs).
+    // HANDOFF_STANDBY: the drain through Pacemaker's size (e.g.
+    // HANDOFF_SCALE=1 HANDOFF_STANDBY=16, without the other large runs).
     if let Ok(n) = std::env::var("HANDOFF_STANDBY") {
         standby = n
             .parse::<usize>()
