@@ -37,7 +37,6 @@ fn scale_in_a_vm() {
     // The guest's own sizes (1 and 8) unless HANDOFF_SCALE names others;
     // the drain through Pacemaker at 8 unless HANDOFF_STANDBY says.
     let mut args = "handoff.scenarios=scale".to_owned();
-    let mut standby = STANDBY;
     if let Ok(sizes) = std::env::var("HANDOFF_SCALE") {
         let parsed: Vec<usize> = sizes
             .split(',')
@@ -52,13 +51,14 @@ fn scale_in_a_vm() {
     }
     // HANDOFF_STANDBY: the drain through Pacemaker's size (e.g.
     // HANDOFF_SCALE=1 HANDOFF_STANDBY=16, without the other large runs).
-    if let Ok(n) = std::env::var("HANDOFF_STANDBY") {
-        standby = n
+    let standby = match std::env::var("HANDOFF_STANDBY") {
+        Ok(n) => n
             .parse::<usize>()
             .ok()
             .filter(|&n| n > 0)
-            .unwrap_or_else(|| panic!("HANDOFF_STANDBY={n}: give a group count, e.g. 32"));
-    }
+            .unwrap_or_else(|| panic!("HANDOFF_STANDBY={n}: give a group count, e.g. 32")),
+        Err(_) => STANDBY,
+    };
     args.push_str(&format!(" handoff.standby={standby}"));
     // Its configuration, made with the README's pcs commands here.
     let cib = cib_from_pcs(scratch.path(), &guest::standby::pcs_commands(standby));

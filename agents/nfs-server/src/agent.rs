@@ -541,18 +541,17 @@ impl Agent for NfsServer {
             let node =
                 vserver::Node::current().map_err(ServerError::io("opening", "/proc/self/ns"))?;
             // vip's note is on this node's HA_RSCTMP: read before entering.
-            let departed = match p.tickle {
-                true => nsm::tickle::Departed::new(&ctx.state_dir, p.ip).take(),
-                false => Vec::new(),
-            };
+            let departed = p
+                .tickle
+                .then(|| nsm::tickle::Departed::new(&ctx.state_dir, p.ip).take());
             server.enter(false, &ctx.log).map_err(ServerError::from)?;
             // What the clients hold, when they can no longer change it (the
             // address is gone): the next start waits for as many.
             if let Some(dev) = dev.filter(|_| !nsm::is_local(p.ip) && visible) {
                 frozen = locks::held_on(&[dev]).first().map(|h| h.client_locks());
             }
-            if p.tickle {
-                record_clients(ctx, p, nsm::tickle::Update::Merge(&departed));
+            if let Some(departed) = &departed {
+                record_clients(ctx, p, nsm::tickle::Update::Merge(departed));
             }
             let stopped = shut_down(ctx, &m, p.directory.as_path());
             nfsd::flush_caches();
