@@ -98,6 +98,12 @@ const CASES: &[BadInput] = &[
         reason: "from 1 to 1024",
     },
     BadInput {
+        name: "nice value out of range",
+        set: &[("daemon_nice", "-25")],
+        code: 6,
+        reason: "from -20 to 19",
+    },
+    BadInput {
         name: "grace too short",
         set: &[("grace_time", "1")],
         code: 6,

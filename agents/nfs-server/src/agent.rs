@@ -65,6 +65,19 @@ fn saved_pid(ctx: &Ctx, d: Daemon) -> Option<i32> {
     })
 }
 
+/// Give the daemons lockd waits for the nice value `nice`. A failure
+/// only costs the other exports' lock latency under load: a warning.
+fn renice_daemons(ctx: &Ctx, pids: &[(Daemon, i32)], nice: i32) {
+    for (d, pid) in pids.iter().filter(|(d, _)| d.lockd_waits_for()) {
+        if let Err(e) = daemons::renice(*pid, nice) {
+            ctx.log.warn(format!(
+                "cannot set the nice value of {} (PID {pid}) to {nice}: {e}",
+                d.comm()
+            ));
+        }
+    }
+}
+
 fn save_pids(ctx: &Ctx, pids: &[(Daemon, i32)]) {
     let text: String = pids
         .iter()
@@ -294,6 +307,7 @@ fn start_inside(
         }
     }
     save_pids(ctx, &pids);
+    renice_daemons(ctx, &pids, p.daemon_nice.0);
     if nfsd::threads().unwrap_or(0) > 0 {
         return Ok(None);
     }
@@ -619,6 +633,12 @@ impl Agent for NfsServer {
         if !server.is_ready() {
             return Ok(());
         }
+        let m = members(&server);
+        let pids: Vec<(Daemon, i32)> = Daemon::ALL
+            .iter()
+            .filter_map(|&d| Some((d, m.find(d, saved_pid(ctx, d))?)))
+            .collect();
+        renice_daemons(ctx, &pids, p.daemon_nice.0);
         server.enter(false, &ctx.log).map_err(ServerError::from)?;
         if nfsd::threads().unwrap_or(0) > 0 {
             nfsd::set_threads(p.threads.0)?;

@@ -67,6 +67,12 @@ impl Daemon {
         }
     }
 
+    /// Whether the kernel's one lockd thread, shared by every server on
+    /// the node, waits for this daemon (upcalls to mountd, SM_MON to statd).
+    pub fn lockd_waits_for(self) -> bool {
+        matches!(self, Daemon::Statd | Daemon::Mountd)
+    }
+
     /// The installed binary.
     pub fn binary(self) -> Option<PathBuf> {
         systables::sbin(self.comm())
@@ -100,6 +106,13 @@ impl Daemon {
             _ => sockets.serves(pid),
         }
     }
+}
+
+/// Give `pid` the nice value `nice`.
+pub fn renice(pid: i32, nice: i32) -> std::io::Result<()> {
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    rustix::process::setpriority_process(Some(pid), nice).map_err(std::io::Error::from)
 }
 
 /// Whether nfsdcld (`pid`) has the kernel's pipe open: nfsd started with

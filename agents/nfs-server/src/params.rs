@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use ocf::{AbsPath, Bounded, HostName, Params, RelDir};
+use ocf::{AbsPath, Bounded, HostName, Nice, Params, RelDir};
 use vserver::ServerName;
 
 /// An interface name (at most 15 bytes, as the kernel allows).
@@ -174,6 +174,17 @@ pub struct ServerParams {
     /// nfsd threads of this server.
     #[param(short = "nfsd threads", default = "8", reloadable)]
     pub threads: Bounded<1, 1024>,
+
+    /// Nice value of this server's rpc.statd and rpc.mountd. lockd is one
+    /// kernel thread for every server on the node, and it waits for them:
+    /// up to 1 s for mountd to answer about a client it has not seen yet,
+    /// and for statd to record a client (SM_MON) before granting its first
+    /// lock. When a node's CPUs are busy (a drain, several takeovers at
+    /// once) a higher priority keeps that wait short, and with it the
+    /// NFSv3 lock operations of every other export on the node. 0 is the
+    /// usual priority.
+    #[param(short = "Nice value of statd and mountd", default = "-10", reloadable)]
+    pub daemon_nice: Nice,
 
     /// Seconds the export's clients get to reclaim their locks and NFSv4
     /// state after a start, counted from the moment they are told to (the

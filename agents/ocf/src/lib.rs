@@ -28,7 +28,7 @@ pub use exit::{OcfError, Result, Status};
 pub use log::Logger;
 pub use ocf_derive::Params;
 pub use param::{
-    AbsPath, Bounded, Content, Deprecated, ParamSpec, ParamValue, Params, Source, Time,
+    AbsPath, Bounded, Content, Deprecated, Nice, ParamSpec, ParamValue, Params, Source, Time,
 };
 pub use runner::{main, run};
 pub use state::StateFile;

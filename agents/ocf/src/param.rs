@@ -253,6 +253,22 @@ macro_rules! integer_value {
 }
 integer_value!(u8, u16, u32, u64, i32, i64);
 
+/// A nice value (setpriority(2)): -20, scheduled first, to 19, last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nice(pub i32);
+
+impl ParamValue for Nice {
+    const CONTENT: Content = Content::Integer;
+    const PLACEHOLDER: &'static str = "NICE";
+
+    fn parse_value(raw: &str) -> std::result::Result<Self, String> {
+        match raw.trim().parse::<i32>() {
+            Ok(n) if (-20..=19).contains(&n) => Ok(Nice(n)),
+            _ => Err("expected a nice value, a whole number from -20 to 19".to_owned()),
+        }
+    }
+}
+
 /// A whole number within `MIN..=MAX`: the range is part of the type, so it
 /// is checked where the value is parsed and named in the error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -430,6 +446,15 @@ mod tests {
                 Err("expected a whole number from 0 to 100".to_owned()),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn nice_values_are_setpriority_s() {
+        assert_eq!(Nice::parse_value("-10"), Ok(Nice(-10)));
+        assert_eq!(Nice::parse_value(" 19"), Ok(Nice(19)));
+        for bad in ["-21", "20", "low", ""] {
+            assert!(Nice::parse_value(bad).is_err(), "{bad}");
         }
     }
 

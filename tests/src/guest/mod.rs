@@ -9,6 +9,7 @@ pub mod dropin;
 pub mod folocks;
 pub mod hostroot;
 pub mod lockc;
+pub mod lockd_trace;
 pub mod report;
 pub mod scale;
 pub mod scenarios;

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::lockd_trace;
 use super::report::{check, metric, note};
 use super::scenarios::{
     agent_at, all_ok, export_params, fs_params, run_member, start_members, stop_members,
@@ -289,6 +290,24 @@ fn round(
         return None;
     }
     let per = |v: f64| v / n as f64;
+    // statd and mountd, which the one lockd waits for, at nfs-server's
+    // default daemon_nice.
+    let nice: Vec<(&str, Vec<i32>)> = ["rpc.statd", "rpc.mountd"]
+        .iter()
+        .map(|c| {
+            let all = groups
+                .iter()
+                .flat_map(|g| vservers::server_nice(&w.node3, g, c))
+                .collect();
+            (*c, all)
+        })
+        .collect();
+    check(
+        &format!("scale: the {n} server(s)' statd and mountd run at nice -10"),
+        nice.iter()
+            .all(|(_, v)| v.len() == n && v.iter().all(|&x| x == -10)),
+        format!("{nice:?}"),
+    );
     metric(
         &format!("n{n}_mem_available_drop_kb_per_server"),
         per(mem0.saturating_sub(vservers::mem_available_kb()) as f64),
@@ -405,6 +424,8 @@ fn round(
         let _ = run_member(&w.node3, &groups[0], a, "monitor", p);
     }
     std::thread::sleep(Duration::from_millis(500));
+    let lockd = lockd_trace::Sampler::start(Duration::from_millis(25));
+    let cpu0 = cpu_seconds();
     let t = Instant::now();
     let moved = each(groups, limit, |g| {
         let ok = stop_on(&w.node3, g) && start_on(&w.node2, g);
@@ -417,6 +438,7 @@ fn round(
         .then(|| wait_for(Duration::from_secs(180), all_held))
         .flatten();
     let drain = back.map(|b| (serving + b).as_secs_f64() * 1000.0);
+    drain_cpu(&format!("n{n}"), cpu0, n);
     metric(
         &format!("n{n}_drain_all_started_ms"),
         serving.as_secs_f64() * 1000.0,
@@ -455,6 +477,8 @@ fn round(
         "locks",
     );
     let (errors, max, d) = still_result(on_still, &format!("n{n}"));
+    let samples = lockd.map(lockd_trace::Sampler::finish).unwrap_or_default();
+    lockd_trace::report(&format!("n{n}"), &samples, d["slowest_at"].as_str(), max);
     check(
         &format!("scale: drain of {n}: the group that does not move saw no failed lock operation and no pause of 5 s or more"),
         errors == 0 && max < 5000.0,
@@ -735,6 +759,8 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
     let on_still = Loop::on(&w.client, still.mnt, &format!("clstill{n}"));
     let writer = MovedWriter::start(w, &groups[0], &format!("cl{n}"));
     std::thread::sleep(Duration::from_millis(500));
+    let lockd = lockd_trace::Sampler::start(Duration::from_millis(25));
+    let cpu0 = cpu_seconds();
     let t = Instant::now();
     let moved = each(groups, limit, |g| {
         let ok = clusterlabs_group(&w.node3, g, "stop") && clusterlabs_group(&w.node2, g, "start");
@@ -742,6 +768,7 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
         ok
     });
     let serving = t.elapsed().as_secs_f64() * 1000.0;
+    drain_cpu(&format!("clusterlabs_n{n}"), cpu0, n);
     writer.report(&format!("clusterlabs_n{n}"));
     metric(
         &format!("clusterlabs_n{n}_drain_all_started_ms"),
@@ -778,7 +805,14 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
         kept as f64,
         "locks",
     );
-    let (errors, _, d) = still_result(on_still, &format!("clusterlabs_n{n}"));
+    let (errors, max, d) = still_result(on_still, &format!("clusterlabs_n{n}"));
+    let samples = lockd.map(lockd_trace::Sampler::finish).unwrap_or_default();
+    lockd_trace::report(
+        &format!("clusterlabs_n{n}"),
+        &samples,
+        d["slowest_at"].as_str(),
+        max,
+    );
     check(
         &format!("scale: ClusterLabs drain of {n}: the group that does not move saw no failed lock operation"),
         errors == 0,
@@ -797,6 +831,43 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
         "",
     );
     moved.then_some(serving)
+}
+
+/// The CPU time every CPU spent busy and in all since boot, in seconds
+/// (/proc/stat's first line; its unit, USER_HZ, is 100 a second on
+/// Linux whatever the kernel's tick).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let all: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (all.saturating_sub(idle) as f64 / 100.0, all as f64 / 100.0)
+}
+
+/// Whether a drain of `n` groups since `cpu0` ([`cpu_seconds`]) was bound
+/// by the CPUs: metrics `{prefix}_drain_cpu_busy_pct` (how busy they
+/// were) and `_drain_cpu_s_per_group` (the client's loops included).
+fn drain_cpu(prefix: &str, cpu0: (f64, f64), n: usize) {
+    let cpu1 = cpu_seconds();
+    let (busy, all) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    metric(
+        &format!("{prefix}_drain_cpu_busy_pct"),
+        100.0 * busy / all.max(0.01),
+        "%",
+    );
+    metric(
+        &format!("{prefix}_drain_cpu_s_per_group"),
+        busy / n.max(1) as f64,
+        "s",
+    );
 }
 
 /// /proc/meminfo, field name to kB.

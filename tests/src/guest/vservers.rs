@@ -176,20 +176,9 @@ fn netns_path(h: &Host, g: &Group) -> String {
 /// `field` (kB) of their /proc/PID/`file`: VmRSS of status, Pss of
 /// smaps_rollup (shared pages split between their users).
 pub(crate) fn server_kb(h: &Host, g: &Group, file: &str, field: &str) -> (usize, u64) {
-    let netns = std::fs::metadata(netns_path(h, g));
-    let Ok(netns) = netns else { return (0, 0) };
-    use std::os::unix::fs::MetadataExt;
     let mut n = 0;
     let mut kb = 0;
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let same =
-            std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == netns.ino());
-        if !same {
-            continue;
-        }
+    for pid in server_pids(h, g) {
         let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
         let value = text
             .lines()
@@ -201,6 +190,43 @@ pub(crate) fn server_kb(h: &Host, g: &Group, file: &str, field: &str) -> (usize,
         }
     }
     (n, kb)
+}
+
+/// The processes in a server's network namespace.
+fn server_pids(h: &Host, g: &Group) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(netns) = std::fs::metadata(netns_path(h, g)) else {
+        return Vec::new();
+    };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == netns.ino())
+        })
+        .collect()
+}
+
+/// The nice value of each process named `comm` in a server.
+pub(crate) fn server_nice(h: &Host, g: &Group, comm: &str) -> Vec<i32> {
+    server_pids(h, g)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .filter_map(|pid| {
+            // Field 19 of stat, the 17th after the command's closing ")".
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            stat.rsplit_once(") ")?
+                .1
+                .split_whitespace()
+                .nth(16)?
+                .parse()
+                .ok()
+        })
+        .collect()
 }
 
 pub(crate) fn mem_available_kb() -> u64 {
