@@ -3,12 +3,10 @@
 //! callbacks, in this one-kernel VM) waits for that thread, so a slow lock
 //! operation of a group that stays is lined up with what held lockd then.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use super::report::{metric, note};
+use super::sys::{self, Sampler};
 
 /// One look at lockd: when, its scheduler state (R, S, D) and its
 /// innermost frames below the scheduler's.
@@ -18,25 +16,9 @@ pub struct Sample {
     frames: String,
 }
 
-/// A thread sampling lockd's stack until finished.
-pub struct Sampler {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Sample>>,
-}
-
-/// The lockd kernel thread's pid, if lockd runs.
-fn lockd_pid() -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (comm.trim() == "lockd").then_some(pid)
-    })
-}
-
 /// One sample of `pid`, or None once it is gone.
 fn sample(pid: u32) -> Option<Sample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let state = stat.rsplit_once(") ")?.1.chars().next()?;
+    let state = sys::stat_field(pid, 0)?.chars().next()?;
     let stack = std::fs::read_to_string(format!("/proc/{pid}/stack")).ok()?;
     // "[<0>] rpc_wait_bit_killable+0x1e/0xa0 [sunrpc]": the name alone,
     // below the scheduler's own frames.
@@ -54,38 +36,28 @@ fn sample(pid: u32) -> Option<Sample> {
     })
 }
 
-impl Sampler {
-    /// Sample lockd every `every` from now; None (and a note) when no
-    /// lockd runs.
-    pub fn start(every: Duration) -> Option<Self> {
-        let Some(pid) = lockd_pid() else {
-            note("lockd trace: no lockd thread to sample");
-            return None;
-        };
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            while !flag.load(Ordering::SeqCst) {
-                match sample(pid) {
-                    Some(s) => all.push(s),
-                    None => break,
-                }
-                std::thread::sleep(every);
-            }
-            all
-        });
-        Some(Sampler { stop, handle })
-    }
-
-    /// Stop sampling; the samples, in order.
-    pub fn finish(self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle.join().unwrap_or_default()
-    }
+/// Sample lockd's stack every `every` from now, until it is gone or the
+/// sampler finishes; None (and a note) when no lockd runs.
+pub fn start(every: Duration) -> Option<Sampler<Sample>> {
+    let Some(&pid) = sys::pids_named("lockd").first() else {
+        note("lockd trace: no lockd thread to sample");
+        return None;
+    };
+    Some(Sampler::every(every, move |all| match sample(pid) {
+        Some(s) => {
+            all.push(s);
+            true
+        }
+        None => false,
+    }))
 }
 
 impl Sample {
+    /// Its state and frames, as the report groups samples.
+    fn key(&self) -> String {
+        format!("{} {}", self.state, self.frames)
+    }
+
     /// Whether lockd is waiting inside a request (on an upcall to a
     /// server's mountd, an RPC to its statd, a lock), not for one.
     fn waiting(&self) -> bool {
@@ -124,7 +96,7 @@ pub fn report(what: &str, samples: &[Sample], slowest_at: Option<&str>, max_ms: 
     );
     let mut by: Vec<(String, usize)> = Vec::new();
     for s in samples {
-        let key = format!("{} {}", s.state, s.frames);
+        let key = s.key();
         match by.iter_mut().find(|(k, _)| *k == key) {
             Some((_, n)) => *n += 1,
             None => by.push((key, 1)),
@@ -148,7 +120,7 @@ pub fn report(what: &str, samples: &[Sample], slowest_at: Option<&str>, max_ms: 
     let to = from + Duration::from_secs_f64(max_ms.max(0.0) / 1000.0);
     let mut runs: Vec<(SystemTime, SystemTime, String)> = Vec::new();
     for s in samples.iter().filter(|s| s.at >= from && s.at <= to) {
-        let key = format!("{} {}", s.state, s.frames);
+        let key = s.key();
         match runs.last_mut() {
             Some((_, end, k)) if *k == key => *end = s.at,
             _ => runs.push((s.at, s.at, key)),

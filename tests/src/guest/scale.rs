@@ -170,16 +170,7 @@ fn stop_on(h: &Host, g: &Group) -> bool {
 }
 
 fn processes() -> usize {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|s| s.parse::<u32>().is_ok())
-        })
-        .count()
+    sys::pids().count()
 }
 
 /// Each member's default monitor interval, from its agent's metadata.
@@ -424,7 +415,7 @@ fn round(
         let _ = run_member(&w.node3, &groups[0], a, "monitor", p);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let lockd = lockd_trace::Sampler::start(Duration::from_millis(25));
+    let lockd = lockd_trace::start(Duration::from_millis(25));
     let cpu0 = cpu_seconds();
     let t = Instant::now();
     let moved = each(groups, limit, |g| {
@@ -477,7 +468,7 @@ fn round(
         "locks",
     );
     let (errors, max, d) = still_result(on_still, &format!("n{n}"));
-    let samples = lockd.map(lockd_trace::Sampler::finish).unwrap_or_default();
+    let samples = lockd.map(sys::Sampler::finish).unwrap_or_default();
     lockd_trace::report(&format!("n{n}"), &samples, d["slowest_at"].as_str(), max);
     check(
         &format!("scale: drain of {n}: the group that does not move saw no failed lock operation and no pause of 5 s or more"),
@@ -759,7 +750,7 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
     let on_still = Loop::on(&w.client, still.mnt, &format!("clstill{n}"));
     let writer = MovedWriter::start(w, &groups[0], &format!("cl{n}"));
     std::thread::sleep(Duration::from_millis(500));
-    let lockd = lockd_trace::Sampler::start(Duration::from_millis(25));
+    let lockd = lockd_trace::start(Duration::from_millis(25));
     let cpu0 = cpu_seconds();
     let t = Instant::now();
     let moved = each(groups, limit, |g| {
@@ -806,7 +797,7 @@ fn clusterlabs_round(w: &mut World, groups: &[Group], still: &Group) -> Option<f
         "locks",
     );
     let (errors, max, d) = still_result(on_still, &format!("clusterlabs_n{n}"));
-    let samples = lockd.map(lockd_trace::Sampler::finish).unwrap_or_default();
+    let samples = lockd.map(sys::Sampler::finish).unwrap_or_default();
     lockd_trace::report(
         &format!("clusterlabs_n{n}"),
         &samples,

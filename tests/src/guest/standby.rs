@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::cluster::{
     load_configuration, located, server_params, stickiness, virtual_group, STALL,
 };
-use super::lockd_trace::{self, Sampler};
+use super::lockd_trace;
 use super::report::{check, metric, note};
 use super::scale::{devices_locked, group, still_result, STILL};
 use super::scenarios::{kill, lock_cmd, spawn_ready, Group, Loop, World};
@@ -126,13 +126,13 @@ pub fn run(devs: &[String], still_dev: &str) {
         groups: &groups,
         locked: &locked,
     };
-    let lockd = Sampler::start(Duration::from_millis(25));
+    let lockd = lockd_trace::start(Duration::from_millis(25));
     drains.run(
         ("n1", "n2"),
         &format!("standby_n{n}"),
         &["crm_standby", "-N", "n1", "-v", "on"],
     );
-    let throttled = lockd.map(Sampler::finish).unwrap_or_default();
+    let throttled = lockd.map(sys::Sampler::finish).unwrap_or_default();
     throttle_report(&c);
     // The same groups back to n1 with Pacemaker's throttle out of the way
     // (a load threshold no node reaches): what its pace cost the drain.
@@ -171,7 +171,7 @@ pub fn run(devs: &[String], still_dev: &str) {
     note(format!(
         "standby: the controllers left their high-load mode: {eased}"
     ));
-    let lockd = Sampler::start(Duration::from_millis(25));
+    let lockd = lockd_trace::start(Duration::from_millis(25));
     drains.run(
         ("n2", "n1"),
         &format!("standby_n{n}_unthrottled"),
@@ -185,7 +185,7 @@ pub fn run(devs: &[String], still_dev: &str) {
             "0",
         ],
     );
-    let unthrottled = lockd.map(Sampler::finish).unwrap_or_default();
+    let unthrottled = lockd.map(sys::Sampler::finish).unwrap_or_default();
     throttle_report(&c);
     let (errors, max, d) = still_result(on_still, &format!("standby_n{n}"));
     // What held the one lockd thread while the group that stays waited.

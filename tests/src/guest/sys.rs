@@ -188,58 +188,110 @@ pub fn posix_locks_on(dev: (u32, u32)) -> usize {
         .count()
 }
 
-/// Samples, every 100 ms until told to stop, of the kernel stacks of the
-/// tasks that wait uninterruptibly and of lockd: what to look at when
-/// another export's client was slowed during a move.
-pub struct Sampler {
+/// A thread that calls a probe every period until finished, keeping what
+/// it collects.
+pub struct Sampler<T: Send + 'static = String> {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    job: std::thread::JoinHandle<Vec<String>>,
+    job: std::thread::JoinHandle<Vec<T>>,
 }
 
-impl Sampler {
-    /// Start sampling in a thread.
-    pub fn start() -> Sampler {
+impl<T: Send + 'static> Sampler<T> {
+    /// Call `probe` every `period` in a thread, with the samples so far to
+    /// add to; it returns false to end the sampling early.
+    pub fn every(
+        period: Duration,
+        mut probe: impl FnMut(&mut Vec<T>) -> bool + Send + 'static,
+    ) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
+        let job = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && probe(&mut out) {
+                std::thread::sleep(period);
+            }
+            out
+        });
+        Sampler { stop, job }
+    }
+
+    /// Stop, and the samples taken.
+    pub fn finish(self) -> Vec<T> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.job.join().unwrap_or_default()
+    }
+}
+
+impl Sampler<String> {
+    /// Samples, every 100 ms until finished, of the kernel stacks of the
+    /// tasks that wait uninterruptibly and of lockd, and of the RPC tasks
+    /// in flight: what to look at when another export's client was slowed
+    /// during a move.
+    pub fn start() -> Self {
         // sunrpc's debugfs lists each RPC client's pending tasks.
         if !Path::new("/sys/kernel/debug/sunrpc").exists() {
             let _ = Command::new("mount")
                 .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
                 .status();
         }
-        let job = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-                for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    let p = e.path();
-                    let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
-                    let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-                    let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
-                    if state == Some('D') || comm.trim() == "lockd" {
-                        let stack = std::fs::read_to_string(p.join("stack")).unwrap_or_default();
-                        let top: Vec<&str> = stack.lines().take(6).collect();
-                        seen.push(format!(
-                            "{now} {} {} {state:?}: {}",
-                            p.display(),
-                            comm.trim(),
-                            top.join(" < ")
-                        ));
-                    }
+        Sampler::every(Duration::from_millis(100), |out| {
+            let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+            for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let p = e.path();
+                let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+                let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+                let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+                if state == Some('D') || comm.trim() == "lockd" {
+                    let stack = std::fs::read_to_string(p.join("stack")).unwrap_or_default();
+                    let top: Vec<&str> = stack.lines().take(6).collect();
+                    out.push(format!(
+                        "{now} {} {} {state:?}: {}",
+                        p.display(),
+                        comm.trim(),
+                        top.join(" < ")
+                    ));
                 }
-                seen.extend(rpc_tasks().into_iter().map(|t| format!("{now} rpc {t}")));
-                std::thread::sleep(Duration::from_millis(100));
             }
-            seen
-        });
-        Sampler { stop, job }
+            out.extend(rpc_tasks().into_iter().map(|t| format!("{now} rpc {t}")));
+            true
+        })
     }
+}
 
-    /// Stop, and the samples taken.
-    pub fn finish(self) -> Vec<String> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.job.join().unwrap_or_default()
-    }
+/// The PIDs /proc lists (processes and kernel threads).
+pub fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+}
+
+/// A task's command name (/proc/PID/comm).
+pub fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_owned())
+}
+
+/// The tasks named `name`.
+pub fn pids_named(name: &str) -> Vec<u32> {
+    pids()
+        .filter(|&p| comm(p).as_deref() == Some(name))
+        .collect()
+}
+
+/// Field `n` of /proc/PID/stat counted from the state (0), after the
+/// command name in parentheses (which may hold spaces): 16 is the nice
+/// value.
+pub fn stat_field(pid: u32, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(
+        stat.rsplit_once(") ")?
+            .1
+            .split_whitespace()
+            .nth(n)?
+            .to_owned(),
+    )
 }
 
 /// The RPC tasks in flight, each with its client's server address and

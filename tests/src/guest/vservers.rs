@@ -198,11 +198,7 @@ fn server_pids(h: &Host, g: &Group) -> Vec<u32> {
     let Ok(netns) = std::fs::metadata(netns_path(h, g)) else {
         return Vec::new();
     };
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    sys::pids()
         .filter(|pid| {
             std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == netns.ino())
         })
@@ -213,19 +209,8 @@ fn server_pids(h: &Host, g: &Group) -> Vec<u32> {
 pub(crate) fn server_nice(h: &Host, g: &Group, comm: &str) -> Vec<i32> {
     server_pids(h, g)
         .into_iter()
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
-        })
-        .filter_map(|pid| {
-            // Field 19 of stat, the 17th after the command's closing ")".
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            stat.rsplit_once(") ")?
-                .1
-                .split_whitespace()
-                .nth(16)?
-                .parse()
-                .ok()
-        })
+        .filter(|&pid| sys::comm(pid).as_deref() == Some(comm))
+        .filter_map(|pid| sys::stat_field(pid, 16)?.parse().ok())
         .collect()
 }
 
@@ -239,12 +224,7 @@ pub(crate) fn mem_available_kb() -> u64 {
 }
 
 pub(crate) fn kernel_threads(name: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name))
-        .count()
+    sys::pids_named(name).len()
 }
 
 /// Whether nothing holds the device any more (an exclusive open succeeds
